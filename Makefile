@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` and `make test`.
+# Both build the virtualenv on first use; `make test` also installs the
+# Debian packages the tests need (Open vSwitch, ethtool) when run as root.
+
+PYTHON ?= python3
+VENV ?= .venv
+ARGS ?=
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.xmpp_ofc-installed
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format system-deps venv clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.py pyproject.toml
+	@scripts/ensure-system-deps.sh venv
+	@echo "==> creating virtualenv $(VENV) and installing the bundle (first run only)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/xmpp-ofc-controller $(ARGS)
+
+system-deps:
+	@scripts/ensure-system-deps.sh test
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(STAMP) system-deps lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

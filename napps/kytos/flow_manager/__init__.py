@@ -1,0 +1,1 @@
+"""kytos/flow_manager NApp."""

@@ -1,0 +1,1 @@
+"""Settings of the kytos/flow_manager NApp."""

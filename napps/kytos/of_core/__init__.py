@@ -1,0 +1,1 @@
+"""kytos/of_core NApp."""

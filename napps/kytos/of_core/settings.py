@@ -1,0 +1,1 @@
+"""Settings of the kytos/of_core NApp."""

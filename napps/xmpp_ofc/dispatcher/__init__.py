@@ -1,0 +1,1 @@
+"""xmpp_ofc/dispatcher NApp."""

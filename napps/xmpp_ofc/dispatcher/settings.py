@@ -1,0 +1,1 @@
+"""Settings of the xmpp_ofc/dispatcher NApp."""

@@ -1,0 +1,1 @@
+"""xmpp_ofc/l2_switch NApp."""

@@ -1,0 +1,1 @@
+"""Settings of the xmpp_ofc/l2_switch NApp."""

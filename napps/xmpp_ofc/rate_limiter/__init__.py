@@ -1,0 +1,1 @@
+"""xmpp_ofc/rate_limiter NApp."""

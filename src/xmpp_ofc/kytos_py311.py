@@ -1,0 +1,229 @@
+"""Fixes that make Kytos 2021.1 run on Python 3.11, in one place.
+
+Kytos 2021.1 is the newest Kytos on PyPI and was written for Python 3.6-3.8.
+Rather than editing files in site-packages, the launcher (``xmpp_ofc.launcher``)
+and the test configuration (``tests/conftest.py``) call :func:`apply` before
+Kytos builds a controller.  Every fix is idempotent and has a test in
+``tests/unit/test_kytos_py311.py`` that fails without it.
+
+The fixes (numbered as in DESIGN.md section 2):
+
+1. janus 0.4.0 passes ``loop=`` to ``asyncio.Lock/Condition/Event`` (removed
+   in 3.10), so building ``KytosBuffers`` raises TypeError.
+2. ``Connection.send`` calls ``sendall`` on asyncio's ``TransportSocket``
+   (which has no ``sendall`` since 3.9): the first send raised inside the
+   msg_out task, killing it silently.  We send through the asyncio transport.
+3. ``APIServer`` asks GitHub for the web UI at every start, with no timeout:
+   disabled (the controller must start offline).
+4. ``KytosConfig`` reads ``sys.argv`` and, with ``VIRTUAL_ENV`` unset, writes
+   to ``/etc/kytos``: :func:`ensure_virtual_env` pins the base directory and
+   :func:`pinned_argv` pins the command line for code that builds
+   Controllers/Switches outside kytosd (tests).
+5. Events are named after the protocol, which is the listen port unless it is
+   6633/6653: the launcher always sets ``protocol_name = openflow``.
+6. ``Controller()`` replaces ``sys.excepthook`` so uncaught errors go to
+   ``./errlog.log`` instead of stderr: :func:`fix_excepthook`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+LOG = logging.getLogger(__name__)
+
+_APPLIED_FLAG = "_xmpp_ofc_py311_fixed"
+
+
+# --- fix 1: janus passes loop= to asyncio primitives ----------------------
+
+
+def _drop_loop_kwarg(factory):
+    """Wrap an asyncio class so a ``loop=`` keyword is accepted and ignored."""
+
+    def build(*args, loop=None, **kwargs):  # noqa: ARG001 - loop is the point
+        return factory(*args, **kwargs)
+
+    return build
+
+
+async def _wait_without_loop(futures, *, loop=None, **kwargs):  # noqa: ARG001
+    return await asyncio.wait(futures, **kwargs)
+
+
+def fix_janus_loop_kwarg() -> None:
+    """Give janus an ``asyncio`` namespace whose primitives ignore ``loop=``.
+
+    Only janus' own reference is replaced; the real ``asyncio`` module is not
+    touched, so nothing else in the process changes behaviour.
+    """
+    import janus
+
+    if getattr(janus.asyncio, _APPLIED_FLAG, False):
+        return
+    shim = types.SimpleNamespace(**{name: getattr(asyncio, name) for name in dir(asyncio)})
+    shim.Lock = _drop_loop_kwarg(asyncio.Lock)
+    shim.Condition = _drop_loop_kwarg(asyncio.Condition)
+    shim.Event = _drop_loop_kwarg(asyncio.Event)
+    shim.wait = _wait_without_loop
+    setattr(shim, _APPLIED_FLAG, True)
+    janus.asyncio = shim
+
+
+# --- fix 2: Connection.send through the asyncio transport ------------------
+
+
+def _call_on_transport_loop(transport, function, *args) -> None:
+    """Call ``function`` now if we are on the transport's loop, else schedule it.
+
+    asyncio transports are not thread-safe.  On the loop thread we act at
+    once (keeps message order); from NApp threads we hand over to the loop.
+    """
+    loop = transport._loop  # selector transports keep their loop here
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        function(*args)
+    else:
+        loop.call_soon_threadsafe(function, *args)
+
+
+def _write_if_open(transport, buffer: bytes) -> None:
+    if not transport.is_closing():
+        transport.write(buffer)
+
+
+def _close_if_open(transport) -> None:
+    if not transport.is_closing():
+        transport.close()
+
+
+def _transport_send(self, buffer: bytes) -> None:
+    """Send ``buffer`` to the switch without blocking, from any thread."""
+    transport = getattr(self, "transport", None)
+    if transport is None or not self.is_alive() or transport.is_closing():
+        LOG.debug("Connection %s: not sending %d bytes, closed", self.id, len(buffer))
+        return
+    _call_on_transport_loop(transport, _write_if_open, transport, buffer)
+
+
+def _transport_close(self) -> None:
+    """Close the connection: mark it FINISHED and close the transport."""
+    from kytos.core.connection import ConnectionState
+
+    self.state = ConnectionState.FINISHED
+    if self.switch and self.switch.connection is self:
+        self.switch.connection = None
+    transport = getattr(self, "transport", None)
+    if transport is not None:
+        _call_on_transport_loop(transport, _close_if_open, transport)
+    self.socket = None
+
+
+def fix_connection_send() -> None:
+    """Route ``Connection.send``/``close`` through the asyncio transport."""
+    from kytos.core import atcp_server
+    from kytos.core.connection import Connection
+
+    if getattr(Connection, _APPLIED_FLAG, False):
+        return
+    original_connection_made = atcp_server.KytosServerProtocol.connection_made
+
+    def connection_made(self, transport):
+        original_connection_made(self, transport)
+        self.connection.transport = transport
+
+    atcp_server.KytosServerProtocol.connection_made = connection_made
+    Connection.transport = None
+    Connection.send = _transport_send
+    Connection.close = _transport_close
+    setattr(Connection, _APPLIED_FLAG, True)
+
+
+# --- fix 3: no web-UI download at start ------------------------------------
+
+
+def fix_web_ui_download() -> None:
+    """Replace ``APIServer.update_web_ui`` with an offline no-op."""
+    from kytos.core.api_server import APIServer
+
+    if getattr(APIServer, _APPLIED_FLAG, False):
+        return
+
+    def update_web_ui(self, version="latest", force=True):  # noqa: ARG001
+        return "web UI download disabled by xmpp_ofc (the controller runs offline)"
+
+    APIServer.update_web_ui = update_web_ui
+    setattr(APIServer, _APPLIED_FLAG, True)
+
+
+# --- fix 4: VIRTUAL_ENV and sys.argv ---------------------------------------
+
+
+def ensure_virtual_env() -> Path:
+    """Make Kytos' base directory the running environment, never ``/``.
+
+    Kytos reads ``VIRTUAL_ENV`` at import time; if its config module was
+    already imported with the wrong base, it is corrected too.
+    """
+    base = os.environ.get("VIRTUAL_ENV") or sys.prefix
+    os.environ["VIRTUAL_ENV"] = base
+    config = sys.modules.get("kytos.core.config")
+    if config is not None and base != config.BASE_ENV:
+        config.BASE_ENV = base
+    return Path(base)
+
+
+@contextlib.contextmanager
+def pinned_argv(argv: list[str] | None = None) -> Iterator[None]:
+    """Run a block with ``sys.argv`` set to ``argv`` (default: just the program).
+
+    ``KytosConfig()`` parses ``sys.argv`` in every Controller/Switch/Interface
+    constructor; under pytest it would read pytest's flags (``-v`` exits 0).
+    """
+    saved = sys.argv
+    sys.argv = list(argv) if argv is not None else ["kytosd"]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+# --- fix 6: errors stay on stderr ------------------------------------------
+
+
+def _log_uncaught(exc_type, exc, traceback) -> None:
+    logging.getLogger("kytos.core.controller").critical(
+        "Uncaught exception", exc_info=(exc_type, exc, traceback)
+    )
+    sys.__excepthook__(exc_type, exc, traceback)
+
+
+def fix_excepthook() -> None:
+    """Make the hook ``Controller()`` installs log and print, not hide.
+
+    ``Controller.__init__`` sets ``sys.excepthook = exc_handler``, a function
+    that writes to ``./errlog.log``; we swap the function it installs.
+    """
+    from kytos.core import controller
+
+    controller.exc_handler = _log_uncaught
+    if sys.excepthook.__name__ == "exc_handler":
+        sys.excepthook = _log_uncaught
+
+
+def apply() -> None:
+    """Apply every fix that can be applied before a Controller exists."""
+    ensure_virtual_env()
+    fix_janus_loop_kwarg()
+    fix_connection_send()
+    fix_web_ui_download()
+    fix_excepthook()

@@ -1,0 +1,180 @@
+"""``make run``: start kytosd in the foreground with the bundle's defaults.
+
+What it does, in order:
+
+1. picks Kytos' base directory (``--base-dir``, else the virtualenv) so Kytos
+   never writes to ``/etc`` or ``/var``;
+2. writes ``<base>/etc/kytos/xmpp_ofc.conf`` and ``xmpp_ofc.logging.ini``
+   (OpenFlow and REST on 127.0.0.1, protocol name ``openflow``, entities
+   enabled, no NApp downloads, logs on stderr, no daemon, no shell);
+3. installs and enables the five NApps in Kytos' ``.installed`` layout;
+4. applies the Python 3.11 fixes (:mod:`xmpp_ofc.kytos_py311`);
+5. runs kytosd's own ``async_main`` (SIGINT/SIGTERM stop it cleanly).
+
+``xmpp-ofc-kytosd`` is plain ``kytosd`` with only step 4, for users who keep
+their own ``kytos.conf``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+LOGGING_INI = """\
+[formatters]
+keys: console
+
+[handlers]
+keys: console
+
+[loggers]
+keys: root,kytos,werkzeug,engineio,socketio
+
+[formatter_console]
+format: %(asctime)s %(levelname)-7s [%(name)s] %(message)s
+
+[handler_console]
+class: StreamHandler
+args: (sys.stderr,)
+formatter: console
+
+[logger_root]
+level: {level}
+handlers: console
+
+[logger_kytos]
+level: {level}
+qualname: kytos
+handlers: console
+propagate: 0
+
+[logger_werkzeug]
+level: WARNING
+qualname: werkzeug
+handlers:
+
+[logger_engineio]
+level: ERROR
+qualname: engineio
+handlers:
+
+[logger_socketio]
+level: ERROR
+qualname: socketio
+handlers:
+"""
+
+CONF = """\
+# Written by xmpp-ofc-controller at every start; edit the flags, not this file.
+[daemon]
+workdir = {base}/var/lib/kytos
+pidfile = {base}/var/run/kytos/kytosd.pid
+daemon = False
+debug = {debug}
+logging = {base}/etc/kytos/xmpp_ofc.logging.ini
+listen = {listen}
+port = {of_port}
+protocol_name = openflow
+api_port = {api_port}
+enable_entities_by_default = True
+napps = {base}/var/lib/kytos/napps
+napps_repositories = []
+napps_pre_installed = []
+vlan_pool = {{}}
+jwt_secret = {jwt_secret}
+token_expiration_minutes = 180
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="xmpp-ofc-controller",
+        description="Run Kytos 2021.1 with the xmpp_ofc NApps in the foreground.",
+    )
+    parser.add_argument(
+        "--listen", default="127.0.0.1", help="address for OpenFlow and REST (default 127.0.0.1)"
+    )
+    parser.add_argument("--of-port", type=int, default=6653, help="OpenFlow port (default 6653)")
+    parser.add_argument("--api-port", type=int, default=8181, help="REST port (default 8181)")
+    parser.add_argument(
+        "--base-dir",
+        type=Path,
+        default=None,
+        help="Kytos base directory for conf, NApps, pidfile and state "
+        "(default: the virtualenv, $VIRTUAL_ENV)",
+    )
+    parser.add_argument("--debug", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    for name in ("of_port", "api_port"):
+        port = getattr(args, name)
+        if not 1 <= port <= 65535:
+            parser.error(f"--{name.replace('_', '-')} must be 1-65535, got {port}")
+    if args.of_port == args.api_port:
+        parser.error("--of-port and --api-port must differ")
+    return args
+
+
+def write_config(base: Path, args: argparse.Namespace) -> Path:
+    """Write the conf and logging files under ``base``; return the conf path."""
+    etc = base / "etc" / "kytos"
+    etc.mkdir(parents=True, exist_ok=True)
+    (base / "var" / "run" / "kytos").mkdir(parents=True, exist_ok=True)
+    (base / "var" / "lib" / "kytos" / "napps").mkdir(parents=True, exist_ok=True)
+    level = "DEBUG" if args.debug else "INFO"
+    (etc / "xmpp_ofc.logging.ini").write_text(LOGGING_INI.format(level=level))
+    conf = etc / "xmpp_ofc.conf"
+    conf.write_text(
+        CONF.format(
+            base=base,
+            debug=args.debug,
+            listen=args.listen,
+            of_port=args.of_port,
+            api_port=args.api_port,
+            jwt_secret=secrets.token_hex(16),
+        )
+    )
+    return conf
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    base = (args.base_dir or Path(os.environ.get("VIRTUAL_ENV") or sys.prefix)).resolve()
+    os.environ["VIRTUAL_ENV"] = str(base)  # read by Kytos at import time
+
+    from xmpp_ofc import kytos_py311, napp_layout
+
+    conf = write_config(base, args)
+    napps_dir = base / "var" / "lib" / "kytos" / "napps"
+    ids = napp_layout.install(napps_dir, napp_layout.bundled_napps())
+    kytos_py311.apply()
+
+    print(
+        f"xmpp_ofc: OpenFlow on {args.listen}:{args.of_port}, "
+        f"REST on http://{args.listen}:{args.api_port}/api/, "
+        f"NApps {', '.join(ids)}; base dir {base}. Stop with Ctrl-C.",
+        file=sys.stderr,
+        flush=True,
+    )
+    from kytos.core import kytosd
+
+    with kytos_py311.pinned_argv(["kytosd", "-c", str(conf)]):
+        kytosd.main()
+    return 0
+
+
+def kytosd_main() -> int:
+    """``xmpp-ofc-kytosd``: plain kytosd (same flags and conf) with the 3.11 fixes."""
+    from xmpp_ofc import kytos_py311
+
+    kytos_py311.apply()
+    from kytos.core import kytosd
+
+    kytosd.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
