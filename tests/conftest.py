@@ -39,3 +39,29 @@ def kytos_base() -> Path:
 
 def pytest_report_header(config):
     return [f"kytos base dir: {_KYTOS_BASE}", f"python: {sys.version.split()[0]}"]
+
+
+@pytest.fixture
+def controller_factory(tmp_path):
+    """Start controllers (``ControllerProcess``) that are stopped after the test.
+
+    ``controller_factory(env={...})`` returns a started controller with its
+    own base directory under ``tmp_path``; on failure the controller's log is
+    printed so the reason is visible in CI.
+    """
+    from xmpp_ofc.testing.controller import ControllerProcess
+
+    started: list[ControllerProcess] = []
+
+    def start(env: dict[str, str] | None = None, name: str | None = None, **kwargs):
+        base = tmp_path / (name or f"controller{len(started)}")
+        controller = ControllerProcess(base, env=env, **kwargs)
+        started.append(controller)
+        return controller.start()
+
+    yield start
+    for controller in started:
+        controller.stop()
+        log = controller.log_text()
+        if "Traceback" in log:
+            print(f"--- {controller.log_path} ---\n{log[-6000:]}")

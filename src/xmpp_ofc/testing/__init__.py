@@ -1,0 +1,1 @@
+"""Test and benchmark helpers: a controller subprocess and a fake OpenFlow switch."""
