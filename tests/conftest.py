@@ -9,6 +9,7 @@ fixes, and pin ``sys.argv`` while tests run.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import tempfile
@@ -29,6 +30,19 @@ def _pinned_argv():
     """Keep pytest's own flags away from ``KytosConfig``."""
     with kytos_py311.pinned_argv(["kytosd"]):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_event_loop():
+    """Give the main thread an event loop if an earlier ``asyncio.run`` left none.
+
+    Kytos constructors (Controller, KytosBuffers) call ``asyncio.get_event_loop()``.
+    """
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    yield
 
 
 @pytest.fixture(scope="session")

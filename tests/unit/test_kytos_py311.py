@@ -1,0 +1,203 @@
+"""One test per Python 3.11 fix in ``xmpp_ofc.kytos_py311``.
+
+Each test exercises the behaviour the fix restores, so it fails when the fix
+is removed from ``apply()``.  The subprocess tests also show, in a clean
+interpreter without the fixes, that the breakage is real (so the fix is not
+dead code when Kytos is upgraded: the "without" test starts failing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from xmpp_ofc import kytos_py311, launcher
+
+
+def run_clean_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (no fixes applied), VIRTUAL_ENV in a temp dir."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+# --- fix 1: janus loop= ---------------------------------------------------------
+
+
+def test_kytos_buffers_build_and_carry_events_inside_a_running_loop():
+    from kytos.core.buffers import KytosBuffers
+    from kytos.core.events import KytosEvent
+
+    async def round_trip() -> str:
+        buffers = KytosBuffers(loop=asyncio.get_running_loop())
+        buffers.app.put(KytosEvent(name="xmpp_ofc/test.ping"))
+        event = await asyncio.wait_for(buffers.app.aget(), 5)
+        return event.name
+
+    assert asyncio.run(round_trip()) == "xmpp_ofc/test.ping"
+
+
+def test_without_fix_janus_rejects_the_loop_keyword(tmp_path):
+    result = run_clean_python(
+        "import asyncio, janus\n"
+        "loop = asyncio.new_event_loop()\n"
+        "try:\n    janus.Queue(loop=loop)\nexcept TypeError as e:\n    print('TypeError', e)\n",
+        env={"VIRTUAL_ENV": str(tmp_path)},
+    )
+    assert "TypeError" in result.stdout, result.stderr
+
+
+# --- fix 2: Connection.send through the transport -------------------------------
+
+
+class _RecordingController:
+    """The part of Controller that KytosServerProtocol touches: the buffers."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        from kytos.core.buffers import KytosBuffers
+
+        self.buffers = KytosBuffers(loop=loop)
+
+
+def test_connection_send_reaches_the_peer_from_loop_and_from_other_threads():
+    from kytos.core.atcp_server import KytosServer, KytosServerProtocol
+
+    async def scenario() -> tuple[bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        controller = _RecordingController(loop)
+        server = KytosServer(("127.0.0.1", 0), KytosServerProtocol, controller, "openflow", loop)
+        listener = await loop.create_server(KytosServerProtocol, "127.0.0.1", 0)
+        server._server = listener
+        port = listener.sockets[0].getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        event = await asyncio.wait_for(controller.buffers.raw.aget(), 5)
+        connection = event.source
+
+        connection.send(b"from-loop;")  # on the loop thread
+        sender = threading.Thread(target=connection.send, args=(b"from-thread",))
+        sender.start()
+        await loop.run_in_executor(None, sender.join)
+
+        received = b""
+        client.setblocking(False)
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            try:
+                received += client.recv(4096)
+            except BlockingIOError:
+                pass
+            if received.endswith(b"from-thread"):
+                break
+        connection.close()
+        await asyncio.sleep(0.1)
+        client.setblocking(True)
+        client.settimeout(5)
+        after_close = client.recv(4096)
+        client.close()
+        listener.close()
+        return received, after_close
+
+    received, after_close = asyncio.run(scenario())
+    assert received == b"from-loop;from-thread"
+    assert after_close == b"", "close() must close the TCP connection"
+
+
+def test_without_fix_transport_socket_has_no_sendall():
+    """The reason for fix 2: asyncio hands Kytos a TransportSocket without sendall."""
+    from asyncio.trsock import TransportSocket
+
+    assert not hasattr(TransportSocket, "sendall")
+
+
+# --- fix 3: no web-UI download ---------------------------------------------------
+
+
+def test_api_server_never_downloads_the_web_ui():
+    from kytos.core import api_server
+
+    with (
+        mock.patch.object(api_server, "urlopen") as urlopen,
+        mock.patch.object(api_server, "urlretrieve") as urlretrieve,
+    ):
+        api_server.APIServer.update_web_ui(mock.Mock(flask_dir="/nonexistent"), force=True)
+    urlopen.assert_not_called()
+    urlretrieve.assert_not_called()
+
+
+# --- fix 4: VIRTUAL_ENV and sys.argv ---------------------------------------------
+
+
+def test_kytos_base_dir_is_never_root_when_virtual_env_is_unset():
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    code = (
+        "from xmpp_ofc import kytos_py311\n"
+        "kytos_py311.ensure_virtual_env()\n"
+        "from kytos.core import config\n"
+        "print(config.BASE_ENV)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == sys.prefix
+
+
+def test_pinned_argv_keeps_pytest_flags_away_from_kytos_config():
+    from kytos.core.config import KytosConfig
+
+    with mock.patch.object(sys, "argv", ["pytest", "-v"]):
+        with pytest.raises(SystemExit):  # kytosd's -v is --version
+            KytosConfig()
+        with kytos_py311.pinned_argv():
+            assert KytosConfig().options["daemon"].port == 6653
+        assert sys.argv == ["pytest", "-v"]
+
+
+# --- fix 5: protocol_name on non-default ports ------------------------------------
+
+
+def test_launcher_config_names_the_protocol_openflow_on_any_port(tmp_path: Path):
+    from kytos.core.config import KytosConfig
+
+    args = launcher.parse_args(["--of-port", "16653", "--api-port", "18181"])
+    conf = launcher.write_config(tmp_path, args)
+    with kytos_py311.pinned_argv(["kytosd", "-c", str(conf)]):
+        options = KytosConfig().options["daemon"]
+    assert (options.port, options.api_port, options.protocol_name) == (16653, 18181, "openflow")
+    assert options.listen == "127.0.0.1"
+    assert options.napps == f"{tmp_path}/var/lib/kytos/napps"
+
+
+# --- fix 6: uncaught errors stay visible ------------------------------------------
+
+
+def test_controller_excepthook_logs_instead_of_writing_errlog(tmp_path, caplog, monkeypatch):
+    from kytos.lib.helpers import get_controller_mock
+
+    monkeypatch.chdir(tmp_path)
+    saved = sys.excepthook
+    try:
+        get_controller_mock()
+        with caplog.at_level(logging.CRITICAL), mock.patch.object(sys, "__excepthook__"):
+            try:
+                raise RuntimeError("boom")
+            except RuntimeError:
+                sys.excepthook(*sys.exc_info())
+    finally:
+        sys.excepthook = saved
+    assert "boom" in caplog.text
+    assert not (tmp_path / "errlog.log").exists()
