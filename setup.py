@@ -37,7 +37,12 @@ setup(
         "python-openflow==2021.1",
     ],
     extras_require={
-        "test": ["pytest==9.2.0", "pytest-timeout==2.4.0", "ruff==0.17.5"],
+        "test": [
+            "hypothesis==6.170.15",
+            "pytest==9.2.0",
+            "pytest-timeout==2.4.0",
+            "ruff==0.17.5",
+        ],
     },
     entry_points={
         "console_scripts": [
