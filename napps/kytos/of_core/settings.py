@@ -1,1 +1,54 @@
-"""Settings of the kytos/of_core NApp."""
+"""Settings of the kytos/of_core NApp.
+
+Every setting can be overridden by an environment variable named
+``KYTOS_OF_CORE_<NAME>`` (e.g. ``KYTOS_OF_CORE_ECHO_INTERVAL=0.5``), parsed
+to the type of its default; see ``xmpp_ofc.settings_env``.
+"""
+
+from xmpp_ofc.settings_env import env_setting
+
+ENV_PREFIX = "KYTOS_OF_CORE_"
+
+#: Seconds between two flow-stats/port-stats polls of every enabled switch
+#: (upstream: 60).  The poll's replies refresh ``switch.flows`` and emit
+#: ``kytos/of_core.flow_stats.received`` / ``kytos/of_core.port_stats``.
+STATS_INTERVAL: float = env_setting(ENV_PREFIX, "STATS_INTERVAL", 60.0)
+
+#: Seconds between two ECHO_REQUESTs we send to each connected switch.
+ECHO_INTERVAL: float = env_setting(ENV_PREFIX, "ECHO_INTERVAL", 5.0)
+
+#: A connection that has sent nothing for this many seconds is closed and its
+#: switch reported with ``kytos/of_core.switch.disconnected``.  Must be larger
+#: than ECHO_INTERVAL, since echo replies are what keeps a quiet switch alive.
+DEAD_AFTER: float = env_setting(ENV_PREFIX, "DEAD_AFTER", 15.0)
+
+#: Granularity of the echo/liveness/poll timer, in seconds.
+TICK_INTERVAL: float = env_setting(ENV_PREFIX, "TICK_INTERVAL", 1.0)
+
+#: Seconds a new connection may take to finish the handshake (hello and
+#: features reply) before it is closed.
+HANDSHAKE_TIMEOUT: float = env_setting(ENV_PREFIX, "HANDSHAKE_TIMEOUT", 15.0)
+
+#: Send SET_CONFIG (FRAG_NORMAL, miss_send_len NO_BUFFER) after the features
+#: reply, so packet-ins carry whole packets and no switch buffer ids.
+SEND_SET_CONFIG: bool = env_setting(ENV_PREFIX, "SEND_SET_CONFIG", True)
+
+#: Emit ``kytos/of_core.reachable.mac`` for each packet-in (upstream contract;
+#: kytos/topology uses it).  Turning it off saves one app event per packet-in.
+EMIT_REACHABLE_MAC: bool = env_setting(ENV_PREFIX, "EMIT_REACHABLE_MAC", True)
+
+#: Largest OpenFlow message accepted from a switch, in bytes (the header's
+#: length field allows 65535).  A header announcing more closes the connection.
+MAX_MESSAGE_BYTES: int = env_setting(ENV_PREFIX, "MAX_MESSAGE_BYTES", 65535)
+
+#: Multipart replies being assembled at once per connection (distinct xids).
+#: The oldest is dropped, with a log line, when a new one would exceed it.
+MAX_MULTIPART_IN_FLIGHT: int = env_setting(ENV_PREFIX, "MAX_MULTIPART_IN_FLIGHT", 64)
+
+#: Body entries one multipart reply may accumulate across REPLY_MORE parts
+#: before it is discarded (bounds memory if a switch never ends a reply).
+MAX_MULTIPART_ENTRIES: int = env_setting(ENV_PREFIX, "MAX_MULTIPART_ENTRIES", 1_000_000)
+
+#: Messages that arrive between the hello and the features reply (before the
+#: switch exists) are held and replayed after the handshake, up to this many.
+MAX_PENDING_BEFORE_FEATURES: int = env_setting(ENV_PREFIX, "MAX_PENDING_BEFORE_FEATURES", 256)
