@@ -1,20 +1,258 @@
-"""Kytos shell of the kytos/flow_manager NApp.
+"""Kytos shell of kytos/flow_manager: REST v2, install/delete events, replay.
 
-Placeholder shell: it loads, logs and stops cleanly.  Its logic lands with
-the issue that owns it (see the repository README).
+The logic lives in plain modules: ``flow_requests`` validates what arrives,
+``flow_store`` remembers what was installed, ``sent_flow_mods`` maps errors
+back to flows, and ``xmpp_ofc.openflow`` builds the OpenFlow messages.  This
+file only wires them to Kytos events, REST routes and the outgoing buffer.
 """
 
-from kytos.core import KytosNApp, log
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import jsonify, request
+from werkzeug.exceptions import NotFound
+
+from kytos.core import KytosEvent, KytosNApp, log, rest
+from kytos.core.helpers import listen_to
+from napps.kytos.flow_manager import settings
+from napps.kytos.flow_manager.flow_requests import (
+    PreparedFlow,
+    RequestError,
+    body_from_http,
+    flows_from_event,
+    prepare_flows,
+)
+from napps.kytos.flow_manager.flow_store import FlowStore, FlowStoreError
+from napps.kytos.flow_manager.sent_flow_mods import RecentFlowMods, SentFlowMod
+from xmpp_ofc.openflow.errors import error_names
+from xmpp_ofc.openflow.flow_json import flow_mod_from_dict
+from xmpp_ofc.openflow.match import match_to_dict
+from xmpp_ofc.openflow.validation import as_int
+
+NAPP_EVENT_BY_COMMAND = {
+    "add": "kytos/flow_manager.flow.added",
+    "delete": "kytos/flow_manager.flow.removed",
+    "delete_strict": "kytos/flow_manager.flow.removed",
+}
+SUCCESS = {"response": "FlowMod Messages Sent"}
 
 
 class Main(KytosNApp):
-    """The kytos/flow_manager NApp."""
+    """The kytos/flow_manager NApp (OpenFlow 1.3)."""
 
     def setup(self) -> None:
-        log.info("kytos/flow_manager loaded")
+        self._store = open_store(store_path())
+        self._sent = RecentFlowMods(settings.FLOW_MODS_SENT_MAX_SIZE)
+        # One lock around "build, record, queue" keeps the msg_out order and the
+        # store in step when REST, events and replays race on their threads.
+        self._send_lock = threading.Lock()
+        self.execute_as_loop(settings.STORE_FLUSH_INTERVAL)
 
     def execute(self) -> None:
-        """Nothing runs periodically yet."""
+        """Write the store file if flows changed since the last write."""
+        self._flush_store()
 
     def shutdown(self) -> None:
-        log.info("kytos/flow_manager stopped")
+        self._flush_store()
+
+    def _flush_store(self) -> None:
+        try:
+            self._store.flush()
+        except OSError as error:
+            log.error("flow_manager: cannot write the flow store: %s", error)
+
+    # --- REST -----------------------------------------------------------------
+
+    @rest("v2/flows", methods=["GET"])
+    @rest("v2/flows/<dpid>", methods=["GET"])
+    def list_flows(self, dpid: str | None = None):
+        """Flows of the last flow-stats poll, per switch (upstream shape)."""
+        switches = self.controller.switches
+        if dpid is not None and dpid not in switches:
+            raise NotFound("Switch not found")
+        selected = [switches[dpid]] if dpid is not None else list(switches.values())
+        return jsonify(
+            {
+                switch.dpid: {"flows": [flow.as_dict() for flow in getattr(switch, "flows", [])]}
+                for switch in selected
+            }
+        )
+
+    @rest("v2/flows", methods=["POST"])
+    @rest("v2/flows/<dpid>", methods=["POST"])
+    def add_flows(self, dpid: str | None = None):
+        """Install flows on one switch or on every enabled, connected switch."""
+        return self._rest_flow_mods("add", dpid)
+
+    @rest("v2/flows", methods=["DELETE"])
+    @rest("v2/flows/<dpid>", methods=["DELETE"])
+    @rest("v2/delete", methods=["POST"])
+    @rest("v2/delete/<dpid>", methods=["POST"])
+    def delete_flows(self, dpid: str | None = None):
+        """Non-strict delete (POST v2/delete is upstream's deprecated spelling)."""
+        return self._rest_flow_mods("delete", dpid)
+
+    def _rest_flow_mods(self, command: str, dpid: str | None):
+        try:
+            body = body_from_http(request.get_data(), request.mimetype)
+            flows = prepare_flows(body, command)
+            switches = self._target_switches(dpid, command)
+        except RequestError as error:
+            return jsonify({"response": error.message}), error.status
+        self._send(switches, command, flows)
+        return jsonify({**SUCCESS, "switches": [switch.dpid for switch in switches]})
+
+    def _target_switches(self, dpid: str | None, command: str) -> list[Any]:
+        switches = self.controller.switches
+        if dpid is None:
+            return [
+                switch
+                for switch in list(switches.values())
+                if switch.is_enabled() and switch.is_connected()
+            ]
+        switch = switches.get(dpid)
+        if switch is None:
+            raise RequestError(404, f"dpid not found: {dpid}")
+        if command == "add" and not switch.is_enabled():
+            raise RequestError(404, f"switch {dpid} is disabled.")
+        if not switch.is_connected():
+            raise RequestError(409, f"switch {dpid} is not connected; nothing was sent")
+        return [switch]
+
+    # --- events ------------------------------------------------------------------
+
+    @listen_to("kytos.flow_manager.flows.(install|delete)")
+    def on_flows_event(self, event: KytosEvent) -> None:
+        """Install/delete flows for another NApp.
+
+        The pattern is upstream's: its dots are regex wildcards, so both
+        ``kytos.flow_manager.flows.install`` and ``kytos/flow_manager.flows.install``
+        arrive here once; the command comes from the name's last word.
+        """
+        command = "add" if event.name.endswith("install") else "delete"
+        try:
+            dpid, flows = flows_from_event(event.content, command)
+            switch = self.controller.switches.get(dpid)
+            if switch is None:
+                raise RequestError(404, f"dpid not found: {dpid}")
+            if not switch.is_connected():
+                raise RequestError(409, f"switch {dpid} is not connected")
+        except RequestError as error:
+            log.error("flow_manager: %s refused, nothing sent: %s", event.name, error.message)
+            return
+        self._send([switch], command, flows)
+
+    @listen_to("kytos/of_core.handshake.completed")
+    def on_handshake_completed(self, event: KytosEvent) -> None:
+        """Re-send the flows flow_manager installed on this switch before."""
+        if not settings.REPLAY_ON_HANDSHAKE:
+            return
+        switch = event.content["switch"]
+        with self._send_lock:
+            flows = self._store.flows_to_replay(switch.dpid)
+            for flow in flows:
+                self._queue_flow_mod(switch, "add", flow, flow_mod_from_dict(flow, "add"))
+        if flows:
+            log.info("flow_manager: replayed %d flow(s) on %s", len(flows), switch.dpid)
+
+    @listen_to("kytos/of_core.v0x04.messages.in.ofpt_error")
+    def on_error(self, event: KytosEvent) -> None:
+        """Map an OFPT_ERROR to the FlowMod that caused it, log and announce it."""
+        message = event.content["message"]
+        sent = self._sent.pop(as_int(message.header.xid))
+        if sent is None:
+            return  # not ours
+        error_type = as_int(getattr(message, "error_type", 0))
+        error_code = as_int(getattr(message, "code", 0))
+        type_name, code_name = error_names(error_type, error_code)
+        log.error(
+            "flow_manager: switch %s refused %s of flow %s: %s %s",
+            sent.dpid,
+            sent.command,
+            sent.flow,
+            type_name,
+            code_name,
+        )
+        if sent.command == "add":
+            flow = sent.flow
+            self._store.forget(
+                sent.dpid, flow["table_id"], flow["priority"], flow["match"], flow["cookie"]
+            )
+        source = event.content.get("source")
+        switch = getattr(source, "switch", None) or self.controller.switches.get(sent.dpid)
+        self._emit(
+            "kytos/flow_manager.flow.error",
+            datapath=switch,
+            flow=sent.flow,
+            error_command=sent.command,
+            error_type=error_type,
+            error_code=error_code,
+            error_type_name=type_name,
+            error_code_name=code_name,
+        )
+
+    @listen_to("kytos/of_core.v0x04.messages.in.ofpt_flow_removed")
+    def on_flow_removed(self, event: KytosEvent) -> None:
+        """A flow that timed out or was deleted elsewhere is not replayed."""
+        message = event.content["message"]
+        switch = getattr(event.content.get("source"), "switch", None)
+        if switch is None:
+            return
+        self._store.forget(
+            switch.dpid,
+            as_int(message.table_id),
+            as_int(message.priority),
+            match_to_dict(message.match),
+            as_int(message.cookie),
+        )
+
+    # --- sending -----------------------------------------------------------------
+
+    def _send(self, switches: list[Any], command: str, flows: list[PreparedFlow]) -> None:
+        with self._send_lock:
+            for switch in switches:
+                for flow in flows:
+                    self._queue_flow_mod(switch, command, flow.canonical, flow.flow_mod())
+                self._store.record(switch.dpid, command, [flow.canonical for flow in flows])
+                event_name = NAPP_EVENT_BY_COMMAND.get(command)
+                for flow in flows:
+                    self._emit(event_name, datapath=switch, flow=dict(flow.canonical))
+
+    def _queue_flow_mod(self, switch: Any, command: str, flow: Any, flow_mod: Any) -> None:
+        self._sent.remember(
+            as_int(flow_mod.header.xid), SentFlowMod(switch.dpid, command, dict(flow))
+        )
+        self.controller.buffers.msg_out.put(
+            KytosEvent(
+                name="kytos/flow_manager.messages.out.ofpt_flow_mod",
+                content={"destination": switch.connection, "message": flow_mod},
+            )
+        )
+
+    def _emit(self, name: str, **content: Any) -> None:
+        self.controller.buffers.app.put(KytosEvent(name=name, content=content))
+
+
+def store_path() -> Path | None:
+    """The store file under Kytos' base directory ($VIRTUAL_ENV, as Kytos uses)."""
+    if not settings.STORE_FILE:
+        return None
+    return Path(os.environ.get("VIRTUAL_ENV", "/")) / settings.STORE_FILE
+
+
+def open_store(path: Path | None) -> FlowStore:
+    """Open the store; a broken file is moved aside (kept for the operator)."""
+    try:
+        return FlowStore(path)
+    except FlowStoreError as error:
+        if path is None:  # only a file can be broken
+            raise
+        broken = path.with_name(f"{path.name}.broken-{int(time.time())}")
+        path.rename(broken)
+        log.error("flow_manager: %s; moved it to %s and started empty", error, broken)
+        return FlowStore(path)

@@ -1,1 +1,16 @@
 """Settings of the kytos/flow_manager NApp."""
+
+#: How many sent FlowMods are remembered by xid to map OFPT_ERROR replies.
+FLOW_MODS_SENT_MAX_SIZE = 10000
+
+#: Re-send the flows flow_manager installed when a switch (re)connects.
+REPLAY_ON_HANDSHAKE = True
+
+#: Where installed flows are kept across restarts, relative to Kytos' base
+#: directory ($VIRTUAL_ENV).  None or "" keeps them in memory only.
+STORE_FILE = "var/lib/kytos/flow_manager/flows.json"
+
+#: Seconds between writes of the store file.  Changes are batched so that
+#: thousands of per-client flows cost one write, not one each; a crash loses
+#: at most this much (shutdown always writes).
+STORE_FLUSH_INTERVAL = 1.0

@@ -448,3 +448,27 @@ def _check_prerequisites(match: Mapping[str, Any], path: str) -> None:
 
 def _show(value: Any) -> str:
     return f"0x{value:04x}" if isinstance(value, int) and value > 255 else str(value)
+
+
+def match_covers(general: Mapping[str, Any], specific: Mapping[str, Any]) -> bool:
+    """True if every packet ``specific`` matches is also matched by ``general``.
+
+    This is the OpenFlow non-strict delete rule: a flow is removed when the
+    delete's match is equal to or more general than the flow's match.  Both
+    matches must be valid (e.g. canonical dicts); masks are compared bitwise,
+    so ``10.0.0.0/8`` covers ``10.1.2.3`` and ``10.0.0.0/16``.
+    """
+    for name, general_value in general.items():
+        if name not in specific:
+            return False
+        spec = FIELDS[name]
+        g_value, g_mask = spec.codec.encode(name, general_value, True)
+        s_value, s_mask = spec.codec.encode(name, specific[name], True)
+        if len(g_value) != len(s_value):
+            return False
+        full = b"\xff" * len(g_value)
+        g_mask, s_mask = g_mask or full, s_mask or full
+        for gv, gm, sv, sm in zip(g_value, g_mask, s_value, s_mask, strict=True):
+            if sm & gm != gm or sv & gm != gv & gm:
+                return False
+    return True

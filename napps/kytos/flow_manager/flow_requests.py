@@ -1,0 +1,89 @@
+"""Turn a REST body or an install/delete event into validated flows.
+
+Everything here runs before a single FlowMod is queued: one bad flow in a
+request of fifty refuses the whole request, so a client never has to find out
+which half of its flows reached the switch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyof.v0x04.controller2switch.flow_mod import FlowMod
+
+from xmpp_ofc.openflow.flow_json import FlowValidationError, canonical_flow, flow_mod_from_dict
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+class RequestError(Exception):
+    """A request refused with an HTTP status and a message for the client."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PreparedFlow:
+    """A validated flow: what the client sent and its canonical form.
+
+    The FlowMod is built from ``original`` (it may carry a buffer_id that the
+    canonical form leaves out) and a fresh xid for every switch.
+    """
+
+    original: Mapping[str, Any]
+    canonical: Mapping[str, Any]
+    command: str
+
+    def flow_mod(self, xid: int | None = None) -> FlowMod:
+        return flow_mod_from_dict(self.original, self.command, xid=xid)
+
+
+def body_from_http(data: bytes, mimetype: str | None) -> Any:
+    """Parse a request body with upstream's status codes (400 / 415 / 400)."""
+    if not data:
+        raise RequestError(400, "The request body is empty")
+    if mimetype != JSON_CONTENT_TYPE:
+        raise RequestError(415, f"The request body must be {JSON_CONTENT_TYPE}, not {mimetype!r}")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RequestError(400, f"The request body is not valid JSON: {error}") from None
+
+
+def prepare_flows(body: Any, command: str) -> list[PreparedFlow]:
+    """Validate ``{"flows": [...]}`` for ``command``; RequestError(400) if anything is wrong."""
+    if not isinstance(body, Mapping):
+        raise RequestError(400, 'The request body must be a JSON object {"flows": [...]}')
+    unknown = sorted(set(body) - {"flows"})
+    if unknown:
+        raise RequestError(400, f"Unknown key(s) in the request body: {', '.join(unknown)}")
+    flows = body.get("flows")
+    if not isinstance(flows, list) or not flows:
+        raise RequestError(400, "'flows' must be a non-empty JSON array of flows")
+    prepared = []
+    for index, flow in enumerate(flows):
+        try:
+            canonical = canonical_flow(flow, command, path=f"flows[{index}]")
+        except FlowValidationError as error:
+            raise RequestError(400, str(error)) from None
+        prepared.append(PreparedFlow(original=flow, canonical=canonical, command=command))
+    return prepared
+
+
+def flows_from_event(content: Any, command: str) -> tuple[str, list[PreparedFlow]]:
+    """Validate the content of ``kytos.flow_manager.flows.install|delete``.
+
+    Returns ``(dpid, flows)``; raises RequestError whose message is logged.
+    """
+    if not isinstance(content, Mapping):
+        raise RequestError(400, "event content is not a dict")
+    dpid = content.get("dpid")
+    if not isinstance(dpid, str) or not dpid:
+        raise RequestError(400, f"event content 'dpid' must be a dpid string, got {dpid!r}")
+    return dpid, prepare_flows(content.get("flow_dict"), command)
