@@ -36,7 +36,6 @@ from napps.kytos.of_core.connection_fsm import (
     SwitchSession,
     Timing,
 )
-from napps.kytos.of_core.ethernet import reachable_source
 from napps.kytos.of_core.multipart import CompletedReply
 from napps.kytos.of_core.ports import (
     interface_attributes,
@@ -47,6 +46,7 @@ from napps.kytos.of_core.ports import (
 from napps.kytos.of_core.stream import MessageFramer, StreamError
 from napps.kytos.of_core.v0x04.flow import Flow
 from xmpp_ofc.kytos_events import listen_on_loop
+from xmpp_ofc.packet import ETH_TYPE_IPV6, ETH_TYPE_LLDP, parse_packet
 
 PREFIX = "kytos/of_core"
 IN_EVENT = {t.value: f"{PREFIX}.v0x04.messages.in.{t.name.lower()}" for t in Type}
@@ -244,7 +244,12 @@ class Main(KytosNApp):
         connection.protocol.state = "handshake_complete"
         connection.set_established_state()
         link.switch = switch
-        log.info("Handshake with switch %s (%s) completed", switch.dpid, _peer(connection))
+        log.info(
+            "Handshake with switch %s at %s:%s completed",
+            switch.dpid,
+            connection.address,
+            connection.port,
+        )
 
     def _close(self, connection: Connection, link: _Link, reason: str) -> None:
         """Close this connection only; its end is reported when asyncio sees it."""
@@ -261,17 +266,20 @@ class Main(KytosNApp):
     # --- message handlers ---------------------------------------------------------
 
     def _on_packet_in(self, switch: Any, packet_in: Any) -> None:
+        """Upstream's reachable.mac: every packet-in's source MAC but LLDP and IPv6."""
         if not settings.EMIT_REACHABLE_MAC:
             return
-        mac = reachable_source(packet_in.data.value)
-        if mac is None:
+        packet = parse_packet(packet_in.data.value)
+        if packet.eth_src is None or packet.eth_type in (ETH_TYPE_LLDP, ETH_TYPE_IPV6):
             return
         try:
             in_port = packet_in.in_port
-        except (AttributeError, TypeError):
+        except (AttributeError, TypeError):  # no IN_PORT OXM in the match
             in_port = None
         port = switch.interfaces.get(in_port) if in_port is not None else None
-        self._put_app("reachable.mac", {"switch": switch, "port": port, "reachable_mac": mac})
+        self._put_app(
+            "reachable.mac", {"switch": switch, "port": port, "reachable_mac": packet.eth_src}
+        )
 
     def _on_port_status(self, switch: Any, port_status: Any) -> None:
         attributes = interface_attributes(port_status.desc)
