@@ -1,0 +1,354 @@
+"""kytos/flow_manager NApp shell: REST, events, error mapping, replay (kytos.lib.helpers)."""
+
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+from unittest.mock import patch
+
+import pytest
+from pyof.v0x04.asynchronous.error_msg import BadMatchCode, ErrorMsg, ErrorType
+from pyof.v0x04.asynchronous.flow_removed import FlowRemoved
+from pyof.v0x04.controller2switch.flow_mod import FlowModCommand
+
+from xmpp_ofc.openflow.flow_json import flow_mod_to_dict
+
+DPID = "00:00:00:00:00:00:00:01"
+DPID2 = "00:00:00:00:00:00:00:02"
+URL = "/api/kytos/flow_manager/v2"
+TCP_CLIENT = {
+    "priority": 200,
+    "cookie": 7,
+    "match": {"dl_type": 2048, "nw_src": "10.0.0.1", "nw_proto": 6, "tp_src": 4000, "tp_dst": 5222},
+    "instructions": [{"instruction_type": "goto_table", "table_id": 1}],
+}
+
+
+@pytest.fixture
+def main_module(monkeypatch, tmp_path):
+    """main.py imported with synchronous handlers (run_on_thread patched at import)."""
+    from napps.kytos.flow_manager import settings
+
+    monkeypatch.setattr(settings, "STORE_FILE", str(tmp_path / "flows.json"))
+    module = importlib.import_module("napps.kytos.flow_manager.main")
+    with patch("kytos.core.helpers.run_on_thread", lambda method: method):
+        module = importlib.reload(module)
+    yield module
+    importlib.reload(module)  # leave threaded handlers for anyone importing later
+
+
+def make_switch(dpid: str, *, enabled: bool = True, connected: bool = True):
+    from kytos.lib.helpers import get_switch_mock
+
+    switch = get_switch_mock(dpid, 0x04)
+    switch.is_enabled.return_value = enabled
+    switch.is_connected.return_value = connected
+    switch.flows = []
+    return switch
+
+
+@pytest.fixture
+def napp(main_module):
+    from kytos.lib.helpers import get_controller_mock
+
+    controller = get_controller_mock()
+    controller.switches = {DPID: make_switch(DPID), DPID2: make_switch(DPID2)}
+    return main_module.Main(controller)
+
+
+@pytest.fixture
+def api(napp):
+    from kytos.lib.helpers import get_test_client
+
+    return get_test_client(napp.controller, napp)
+
+
+def drain(buffer) -> list:
+    events = []
+    while not buffer.empty():
+        events.append(buffer.get())
+    return events
+
+
+def sent_flow_mods(napp) -> list:
+    return drain(napp.controller.buffers.msg_out)
+
+
+def app_events(napp) -> list:
+    return drain(napp.controller.buffers.app)
+
+
+def event(name: str, **content):
+    from kytos.lib.helpers import get_kytos_event_mock
+
+    mock = get_kytos_event_mock(name=name, content=content)
+    mock.name = name
+    return mock
+
+
+# --- REST: success ---------------------------------------------------------------
+
+
+def test_post_to_one_switch_queues_flow_mods_and_announces_them(napp, api):
+    response = api.post(f"{URL}/flows/{DPID}", json={"flows": [TCP_CLIENT, {"priority": 1}]})
+    assert response.status_code == 200
+    assert response.json["response"] == "FlowMod Messages Sent"
+    queued = sent_flow_mods(napp)
+    assert [e.name for e in queued] == ["kytos/flow_manager.messages.out.ofpt_flow_mod"] * 2
+    switch = napp.controller.switches[DPID]
+    assert all(e.content["destination"] is switch.connection for e in queued)
+    first = queued[0].content["message"]
+    assert first.command == FlowModCommand.OFPFC_ADD
+    assert flow_mod_to_dict(first)["instructions"] == TCP_CLIENT["instructions"]
+    announced = app_events(napp)
+    assert [e.name for e in announced] == ["kytos/flow_manager.flow.added"] * 2
+    assert announced[0].content["datapath"] is switch
+    assert announced[0].content["flow"]["match"] == TCP_CLIENT["match"]
+
+
+def test_post_without_dpid_goes_to_enabled_connected_switches_only(napp, api):
+    napp.controller.switches["00:00:00:00:00:00:00:03"] = make_switch("03", enabled=False)
+    napp.controller.switches["00:00:00:00:00:00:00:04"] = make_switch("04", connected=False)
+    response = api.post(f"{URL}/flows", json={"flows": [{"priority": 1}]})
+    assert response.status_code == 200
+    assert sorted(response.json["switches"]) == [DPID, DPID2]
+    destinations = {id(e.content["destination"]) for e in sent_flow_mods(napp)}
+    assert destinations == {id(napp.controller.switches[d].connection) for d in (DPID, DPID2)}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("delete", f"{URL}/flows/{DPID}"), ("post", f"{URL}/delete/{DPID}")],
+)
+def test_delete_spellings_send_non_strict_deletes(napp, api, method, path):
+    response = getattr(api, method)(path, json={"flows": [{"cookie": 7, "cookie_mask": 255}]})
+    assert response.status_code == 200
+    (queued,) = sent_flow_mods(napp)
+    assert queued.content["message"].command == FlowModCommand.OFPFC_DELETE
+    assert [e.name for e in app_events(napp)] == ["kytos/flow_manager.flow.removed"]
+
+
+def test_delete_on_a_disabled_switch_is_allowed(napp, api):
+    napp.controller.switches[DPID].is_enabled.return_value = False
+    assert api.delete(f"{URL}/flows/{DPID}", json={"flows": [{}]}).status_code == 200
+    assert len(sent_flow_mods(napp)) == 1
+
+
+# --- REST: every refusal sends nothing and stores nothing -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "message"),
+    [
+        ({}, 400, "The request body is empty"),
+        ({"data": "{}", "content_type": "text/plain"}, 415, "application/json"),
+        ({"data": "{nope", "content_type": "application/json"}, 400, "not valid JSON"),
+        ({"json": {}}, 400, "'flows' must be a non-empty JSON array"),
+        ({"json": {"flows": []}}, 400, "non-empty"),
+        ({"json": {"flows": "all"}}, 400, "non-empty"),
+        ({"json": {"flows": [{"priority": 1}, {"priority": 70000}]}}, 400, "flows[1].priority"),
+        (
+            {"json": {"flows": [{"match": {"dl_type": 2048, "nw_src": "10.0.0.300"}}]}},
+            400,
+            "flows[0].match.nw_src: '10.0.0.300' is not an IPv4 address",
+        ),
+        ({"json": {"flows": [{"match": {"tp_dst": 80}}]}}, 400, "BAD_PREREQ"),
+        ({"json": {"flows": [{"actions": [{"action_type": "teleport"}]}]}}, 400, "teleport"),
+        ({"json": {"flows": [{"actions": [], "instructions": []}]}}, 400, "not both"),
+    ],
+)
+def test_bad_requests_send_nothing(napp, api, kwargs, status, message):
+    for path in (f"{URL}/flows/{DPID}", f"{URL}/flows"):
+        response = api.post(path, **kwargs)
+        assert response.status_code == status
+        assert message in response.json["response"]
+    assert sent_flow_mods(napp) == []
+    assert app_events(napp) == []
+    assert napp._store.dpids() == []
+
+
+@pytest.mark.parametrize(
+    ("switch_state", "status", "message"),
+    [
+        (None, 404, "dpid not found"),
+        ({"enabled": False}, 404, "is disabled"),
+        ({"connected": False}, 409, "is not connected"),
+    ],
+)
+def test_switch_problems_send_nothing(napp, api, switch_state, status, message):
+    dpid = "00:00:00:00:00:00:00:09"
+    if switch_state is not None:
+        napp.controller.switches[dpid] = make_switch(dpid, **switch_state)
+    response = api.post(f"{URL}/flows/{dpid}", json={"flows": [{"priority": 1}]})
+    assert response.status_code == status
+    assert message in response.json["response"]
+    assert sent_flow_mods(napp) == []
+    assert napp._store.dpids() == []
+
+
+# --- REST: GET ------------------------------------------------------------------------
+
+
+def test_get_lists_last_poll_in_upstream_shape(napp, api):
+    listed = {"switch": DPID, "priority": 5, "id": "x", "stats": {}}
+    napp.controller.switches[DPID].flows = [SimpleNamespace(as_dict=lambda: listed)]
+    everything = api.get(f"{URL}/flows").json
+    assert everything == {DPID: {"flows": [listed]}, DPID2: {"flows": []}}
+    assert api.get(f"{URL}/flows/{DPID}").json == {DPID: {"flows": [listed]}}
+
+
+def test_get_unknown_dpid_is_json_404(api):
+    response = api.get(f"{URL}/flows/00:00:00:00:00:00:00:99")
+    assert response.status_code == 404
+    assert response.json["description"] == "Switch not found"
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["kytos.flow_manager.flows.install", "kytos/flow_manager.flows.install"],
+)
+def test_install_event_both_spellings(napp, name):
+    napp.on_flows_event(event(name, dpid=DPID, flow_dict={"flows": [TCP_CLIENT]}))
+    (queued,) = sent_flow_mods(napp)
+    assert queued.content["message"].command == FlowModCommand.OFPFC_ADD
+    assert napp._store.flows(DPID)[0]["match"] == TCP_CLIENT["match"]
+
+
+def test_the_listener_pattern_matches_both_spellings_once(main_module):
+    import re
+
+    (pattern,) = main_module.Main.on_flows_event.events
+    for name in (
+        "kytos.flow_manager.flows.install",
+        "kytos/flow_manager.flows.delete",
+    ):
+        assert re.match(pattern + "$", name)
+    assert not re.match(pattern + "$", "kytos/flow_manager.flows.installed")
+
+
+def test_delete_event_removes_from_store(napp):
+    napp.on_flows_event(
+        event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": [TCP_CLIENT]})
+    )
+    napp.on_flows_event(
+        event(
+            "kytos.flow_manager.flows.delete",
+            dpid=DPID,
+            flow_dict={"flows": [{"cookie": 7, "cookie_mask": 7}]},
+        )
+    )
+    commands = [e.content["message"].command for e in sent_flow_mods(napp)]
+    assert commands == [FlowModCommand.OFPFC_ADD, FlowModCommand.OFPFC_DELETE]
+    assert napp._store.flows(DPID) == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"dpid": "00:00:00:00:00:00:00:99", "flow_dict": {"flows": [{}]}},
+        {"dpid": DPID, "flow_dict": {"flows": [{"priority": "high"}]}},
+        {"dpid": DPID, "flows": [{}]},
+        {},
+    ],
+)
+def test_bad_events_are_logged_and_send_nothing(napp, content, caplog):
+    napp.on_flows_event(event("kytos.flow_manager.flows.install", **content))
+    assert sent_flow_mods(napp) == []
+    assert napp._store.dpids() == []
+
+
+# --- OFPT_ERROR mapping ------------------------------------------------------------------
+
+
+def error_event(napp, xid: int, dpid: str = DPID):
+    message = ErrorMsg(
+        xid=xid, error_type=ErrorType.OFPET_BAD_MATCH, code=BadMatchCode.OFPBMC_BAD_PREREQ
+    )
+    source = SimpleNamespace(switch=napp.controller.switches[dpid])
+    return event("kytos/of_core.v0x04.messages.in.ofpt_error", message=message, source=source)
+
+
+def test_error_for_our_flow_mod_is_announced_and_forgotten(napp):
+    napp.on_flows_event(
+        event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": [TCP_CLIENT]})
+    )
+    (queued,) = sent_flow_mods(napp)
+    app_events(napp)
+    napp.on_error(error_event(napp, queued.content["message"].header.xid))
+    (announced,) = app_events(napp)
+    assert announced.name == "kytos/flow_manager.flow.error"
+    assert announced.content["datapath"] is napp.controller.switches[DPID]
+    assert announced.content["flow"]["match"] == TCP_CLIENT["match"]
+    assert announced.content["error_command"] == "add"
+    assert announced.content["error_type"] == ErrorType.OFPET_BAD_MATCH
+    assert announced.content["error_code"] == BadMatchCode.OFPBMC_BAD_PREREQ
+    assert announced.content["error_code_name"] == "OFPBMC_BAD_PREREQ"
+    assert napp._store.flows(DPID) == []  # a refused flow is never replayed
+
+
+def test_error_for_someone_elses_xid_is_ignored(napp):
+    napp.on_error(error_event(napp, 12345))
+    assert app_events(napp) == []
+
+
+# --- replay and flow removed ----------------------------------------------------------------
+
+
+def test_handshake_completed_replays_stored_flows(napp):
+    napp.on_flows_event(
+        event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": [TCP_CLIENT]})
+    )
+    sent_flow_mods(napp)
+    switch = napp.controller.switches[DPID]
+    napp.on_handshake_completed(event("kytos/of_core.handshake.completed", switch=switch))
+    (replayed,) = sent_flow_mods(napp)
+    assert replayed.content["destination"] is switch.connection
+    replayed_flow = flow_mod_to_dict(replayed.content["message"])
+    assert replayed_flow["match"] == TCP_CLIENT["match"]
+    assert replayed_flow["instructions"] == TCP_CLIENT["instructions"]
+    napp.on_handshake_completed(
+        event("kytos/of_core.handshake.completed", switch=napp.controller.switches[DPID2])
+    )
+    assert sent_flow_mods(napp) == []
+
+
+def test_flows_survive_a_restart(napp, main_module):
+    napp.on_flows_event(
+        event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": [TCP_CLIENT]})
+    )
+    napp.shutdown()
+    from kytos.lib.helpers import get_controller_mock
+
+    controller = get_controller_mock()
+    controller.switches = {DPID: make_switch(DPID)}
+    restarted = main_module.Main(controller)
+    restarted.on_handshake_completed(
+        event("kytos/of_core.handshake.completed", switch=controller.switches[DPID])
+    )
+    (replayed,) = drain(controller.buffers.msg_out)
+    assert flow_mod_to_dict(replayed.content["message"])["match"] == TCP_CLIENT["match"]
+
+
+def test_flow_removed_by_the_switch_is_not_replayed(napp):
+    napp.on_flows_event(
+        event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": [TCP_CLIENT]})
+    )
+    queued = sent_flow_mods(napp)[0].content["message"]
+    removed = FlowRemoved(cookie=7, priority=200, reason=0, table_id=0, match=queued.match)
+    source = SimpleNamespace(switch=napp.controller.switches[DPID])
+    napp.on_flow_removed(
+        event("kytos/of_core.v0x04.messages.in.ofpt_flow_removed", message=removed, source=source)
+    )
+    assert napp._store.flows(DPID) == []
+
+
+def test_a_broken_store_file_is_moved_aside(main_module, tmp_path):
+    from kytos.lib.helpers import get_controller_mock
+
+    (tmp_path / "flows.json").write_text("{broken")
+    napp = main_module.Main(get_controller_mock())
+    assert napp._store.dpids() == []
+    assert [p.name.startswith("flows.json.broken-") for p in tmp_path.iterdir()] == [True]
