@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,7 @@ class _Side:
         self.sock = sock
         self.pending = bytearray()
         self.eof = False  # the peer of this socket said it is done sending
+        self.shut = False  # ... and that EOF was passed on to this socket
         self.events = 0  # what the selector watches this socket for (0: not registered)
         self.peer: _Side
 
@@ -64,10 +66,9 @@ class Relay:
         self.selector.register(listener, selectors.EVENT_READ, None)
         self.connections = 0
 
-    def serve_forever(self, stop_after: float | None = None) -> None:
-        """Relay until killed (or for ``stop_after`` seconds, for tests)."""
-        deadline = None if stop_after is None else time.monotonic() + stop_after
-        while deadline is None or time.monotonic() < deadline:
+    def serve_forever(self, stop: threading.Event | None = None) -> None:
+        """Relay until killed, or until ``stop`` is set (checked twice a second)."""
+        while stop is None or not stop.is_set():
             for key, events in self.selector.select(timeout=0.5):
                 if key.data is None:
                     self._accept()
@@ -117,20 +118,22 @@ class Relay:
 
     def _read(self, side: _Side) -> None:
         data = side.sock.recv(CHUNK)
-        if not data:
-            side.peer.eof = True
-            if not side.peer.pending:
-                self._close(side)
-            return
-        side.peer.pending += data
+        if data:
+            side.peer.pending += data
+        else:
+            side.peer.eof = True  # nothing more will come for the peer
         self._flush(side.peer)
 
     def _flush(self, side: _Side) -> None:
+        """Write what is pending; pass a finished direction's EOF on as a half-close."""
         if side.pending:
             sent = side.sock.send(side.pending)
             del side.pending[:sent]
-        if side.eof and not side.pending:
-            self._close(side)
+        if side.eof and not side.pending and not side.shut:
+            side.sock.shutdown(socket.SHUT_WR)
+            side.shut = True
+            if side.peer.shut:  # both directions finished
+                self._close(side)
 
     def _update(self, side: _Side) -> None:
         """Read only while the peer's buffer has room; write only with data pending."""
@@ -155,7 +158,7 @@ class Relay:
         side.events = events
 
     def _close(self, side: _Side) -> None:
-        """Close both sockets: OpenFlow has no use for a half-open connection."""
+        """Close both sockets (both directions done, or one of them failed)."""
         for each in (side, side.peer):
             if each.sock.fileno() != -1:
                 self._watch(each, 0)
