@@ -7,7 +7,7 @@ import pytest
 from napps.xmpp_ofc.l2_switch.learning import LearningSettings, LearningSwitch
 from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.commands import DeleteFlows, InstallFlow, PacketOut
-from xmpp_ofc.messages import NO_BUFFER, DecodedPacketIn
+from xmpp_ofc.messages import NO_BUFFER, DecodedPacketIn, PortStatus, PortStatusReason
 from xmpp_ofc.packet import BROADCAST_MAC, ETH_TYPE_ARP, ETH_TYPE_LLDP
 from xmpp_ofc.testing import frames as f
 
@@ -181,6 +181,21 @@ def test_forget_switch_drops_its_state(switch):
     switch.forget_switch(DPID)
     assert DPID not in switch.switches()
     assert switch.stats(DPID).learned == 0
+
+
+def test_port_down_forgets_its_macs_and_deletes_flows_towards_them(switch):
+    switch.handle_packet_in(packet_in(H1, H2, 1), 0)
+    switch.handle_packet_in(packet_in(H3, H2, 2), 0)
+    link_down = PortStatus(dpid=DPID, port_no=1, reason=PortStatusReason.MODIFY, link_down=True)
+    assert switch.handle_port_status(link_down) == [
+        DeleteFlows(DPID, pipeline.l2_delete_towards(H1))
+    ]
+    assert switch.where_is(DPID, H1, 0) is None
+    assert switch.where_is(DPID, H3, 0) == 2
+    link_up = PortStatus(dpid=DPID, port_no=2, reason=PortStatusReason.MODIFY)
+    assert switch.handle_port_status(link_up) == []
+    deleted = PortStatus(dpid=DPID, port_no=2, reason=PortStatusReason.DELETE)
+    assert len(switch.handle_port_status(deleted)) == 1
 
 
 # --- bounds (MAC flooding) -----------------------------------------------------------

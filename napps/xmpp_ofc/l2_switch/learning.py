@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from xmpp_ofc import pipeline
 from xmpp_ofc.commands import Command, DeleteFlows, InstallFlow, PacketOut
-from xmpp_ofc.messages import DecodedPacketIn
+from xmpp_ofc.messages import DecodedPacketIn, PortStatus, PortStatusReason
 from xmpp_ofc.packet import (
     ETH_TYPE_LLDP,
     is_link_local_control_mac,
@@ -266,6 +266,26 @@ class LearningSwitch:
                 table.remove(mac)
                 if self.settings.flows_can_outlive_entries:
                     commands.append(DeleteFlows(dpid, pipeline.l2_delete_towards(mac)))
+        return commands
+
+    def handle_port_status(self, status: PortStatus) -> list[Command]:
+        """Forget the MACs behind a port that went away or lost its link.
+
+        Their hosts are unreachable there; if one shows up elsewhere it is learned at
+        once instead of being sent into a dead port until the flows time out.
+        """
+        if status.reason is not PortStatusReason.DELETE and not status.link_down:
+            return []
+        table = self._tables.get(status.dpid)
+        if table is None:
+            return []
+        gone = [mac for mac, entry in table.entries.items() if entry.port == status.port_no]
+        commands: list[Command] = []
+        for mac in gone:
+            table.remove(mac)
+            commands.append(DeleteFlows(status.dpid, pipeline.l2_delete_towards(mac)))
+        table.refused_per_port.pop(status.port_no, None)
+        table.refusing.discard(status.port_no)
         return commands
 
     def restore(self, dpid: str) -> list[Command]:
