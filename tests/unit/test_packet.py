@@ -260,14 +260,14 @@ _PREFIXES = [
 ]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, database=None)
 @given(st.binary(max_size=200))
 def test_fuzz_random_bytes_never_raise(data):
     parsed = parse_packet(data)
     assert parsed.raw == data
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=800, deadline=None, database=None)
 @given(
     prefix=st.sampled_from(_PREFIXES),
     cut=st.integers(min_value=0, max_value=120),
