@@ -15,6 +15,7 @@ same from pytest and from a benchmark script.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import struct
 import threading
@@ -231,6 +232,24 @@ class FakeSwitch:
             raise ConnectionError("fake switch is not connected")
         with self._send_lock:
             sock.sendall(data)
+
+    def send_in_pieces(self, message: Any, cut_at: Iterable[int], pause: float = 0.2) -> None:
+        """Send one message in pieces cut at the given offsets, pausing between them.
+
+        Holds the send lock throughout, so no automatic reply (echo, multipart)
+        lands between the pieces: the controller sees one truncated message
+        completed by later chunks, as from a slow switch.
+        """
+        data = message if isinstance(message, bytes | bytearray) else message.pack()
+        offsets = [0, *sorted(cut_at), len(data)]
+        sock = self._socket
+        if sock is None:
+            raise ConnectionError("fake switch is not connected")
+        with self._send_lock:
+            for index, (start, end) in enumerate(itertools.pairwise(offsets)):
+                if index:
+                    time.sleep(pause)
+                sock.sendall(data[start:end])
 
     def send_multipart(
         self, xid: int, multipart_type: int, entries: list[Any], per_part: int | None = None
