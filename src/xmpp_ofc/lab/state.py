@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import signal
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,11 @@ DEFAULT_STATE_ROOT = Path("/run/xmpp_ofc-lab")
 
 
 def state_root() -> Path:
-    return Path(os.environ.get(STATE_ROOT_ENV, DEFAULT_STATE_ROOT))
+    if STATE_ROOT_ENV in os.environ:
+        return Path(os.environ[STATE_ROOT_ENV])
+    if DEFAULT_STATE_ROOT.parent.is_dir():
+        return DEFAULT_STATE_ROOT
+    return Path(tempfile.gettempdir()) / DEFAULT_STATE_ROOT.name
 
 
 def new_tag() -> str:
