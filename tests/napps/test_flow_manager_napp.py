@@ -352,3 +352,36 @@ def test_a_broken_store_file_is_moved_aside(main_module, tmp_path):
     napp = main_module.Main(get_controller_mock())
     assert napp._store.dpids() == []
     assert [p.name.startswith("flows.json.broken-") for p in tmp_path.iterdir()] == [True]
+
+
+def test_flow_events_are_handled_in_order_on_the_calling_thread(tmp_path, monkeypatch):
+    """delete-then-install from one NApp must leave in that order: no thread per event."""
+    import threading
+
+    from kytos.core import KytosEvent
+    from kytos.lib.helpers import get_controller_mock
+
+    from napps.kytos.flow_manager import settings
+
+    monkeypatch.setattr(settings, "STORE_FILE", str(tmp_path / "flows.json"))
+    module = importlib.reload(importlib.import_module("napps.kytos.flow_manager.main"))
+    controller = get_controller_mock()
+    controller.switches = {DPID: make_switch(DPID)}
+    napp = module.Main(controller)
+    threads = []
+    original_send = napp._send
+    monkeypatch.setattr(
+        napp,
+        "_send",
+        lambda *args: (threads.append(threading.current_thread()), original_send(*args)),
+    )
+    for name, flow in (
+        ("kytos.flow_manager.flows.delete", {"cookie": 7, "cookie_mask": 0xFF, "table_id": 255}),
+        ("kytos.flow_manager.flows.install", TCP_CLIENT),
+    ):
+        napp.on_flows_event(
+            KytosEvent(name=name, content={"dpid": DPID, "flow_dict": {"flows": [flow]}})
+        )
+    assert threads == [threading.current_thread()] * 2
+    commands = [event.content["message"].command for event in sent_flow_mods(napp)]
+    assert commands == [FlowModCommand.OFPFC_DELETE, FlowModCommand.OFPFC_ADD]

@@ -29,6 +29,7 @@ from napps.kytos.flow_manager.flow_requests import (
 )
 from napps.kytos.flow_manager.flow_store import FlowStore, FlowStoreError
 from napps.kytos.flow_manager.sent_flow_mods import RecentFlowMods, SentFlowMod
+from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.openflow.errors import error_names
 from xmpp_ofc.openflow.flow_json import flow_mod_from_dict
 from xmpp_ofc.openflow.match import match_to_dict
@@ -126,13 +127,18 @@ class Main(KytosNApp):
 
     # --- events ------------------------------------------------------------------
 
-    @listen_to("kytos.flow_manager.flows.(install|delete)")
+    @listen_on_loop("kytos.flow_manager.flows.(install|delete)")
     def on_flows_event(self, event: KytosEvent) -> None:
         """Install/delete flows for another NApp.
 
         The pattern is upstream's: its dots are regex wildcards, so both
         ``kytos.flow_manager.flows.install`` and ``kytos/flow_manager.flows.install``
         arrive here once; the command comes from the name's last word.
+
+        Runs on the event loop, not on a thread per event: a NApp that emits
+        "delete my flows" then "install these" must see the FlowMods leave in
+        that order (a thread per event could swap them).  Validation and
+        packing are quick; the store is written by the periodic flush.
         """
         command = "add" if event.name.endswith("install") else "delete"
         try:
