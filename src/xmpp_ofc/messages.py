@@ -51,29 +51,27 @@ def module_event_name(module: str, kind: MessageType | Control) -> str:
     return f"{DISPATCHER_NAPP}.{module}.{kind.value}"
 
 
-class PacketInReason(StrEnum):
-    """ofp_packet_in_reason (OpenFlow 1.3)."""
+class _WireReason(StrEnum):
+    """A reason enum whose members are declared in wire order, ``UNKNOWN`` last."""
+
+    @classmethod
+    def from_code(cls, code: int):
+        """The member for a wire value; a value from a newer spec is UNKNOWN, not an error."""
+        members = list(cls)
+        return members[code] if 0 <= code < len(members) - 1 else cls["UNKNOWN"]
+
+
+class PacketInReason(_WireReason):
+    """ofp_packet_in_reason (OpenFlow 1.3), in wire order."""
 
     NO_MATCH = "no_match"
     ACTION = "action"
     INVALID_TTL = "invalid_ttl"
     UNKNOWN = "unknown"
 
-    @classmethod
-    def from_code(cls, code: int) -> PacketInReason:
-        """The reason for a wire value; a value from a newer spec is UNKNOWN, not an error."""
-        return _PACKET_IN_REASONS.get(code, cls.UNKNOWN)
 
-
-_PACKET_IN_REASONS = {
-    0: PacketInReason.NO_MATCH,
-    1: PacketInReason.ACTION,
-    2: PacketInReason.INVALID_TTL,
-}
-
-
-class FlowRemovedReason(StrEnum):
-    """ofp_flow_removed_reason (OpenFlow 1.3, plus 1.4's meter delete)."""
+class FlowRemovedReason(_WireReason):
+    """ofp_flow_removed_reason (OpenFlow 1.3, plus 1.4's meter delete), in wire order."""
 
     IDLE_TIMEOUT = "idle_timeout"
     HARD_TIMEOUT = "hard_timeout"
@@ -82,33 +80,14 @@ class FlowRemovedReason(StrEnum):
     METER_DELETE = "meter_delete"
     UNKNOWN = "unknown"
 
-    @classmethod
-    def from_code(cls, code: int) -> FlowRemovedReason:
-        """The reason for a wire value; unknown values map to UNKNOWN."""
-        return _FLOW_REMOVED_REASONS.get(code, cls.UNKNOWN)
 
-
-_FLOW_REMOVED_REASONS = {
-    0: FlowRemovedReason.IDLE_TIMEOUT,
-    1: FlowRemovedReason.HARD_TIMEOUT,
-    2: FlowRemovedReason.DELETE,
-    3: FlowRemovedReason.GROUP_DELETE,
-    4: FlowRemovedReason.METER_DELETE,
-}
-
-
-class PortStatusReason(StrEnum):
-    """ofp_port_reason."""
+class PortStatusReason(_WireReason):
+    """ofp_port_reason, in wire order."""
 
     ADD = "add"
     DELETE = "delete"
     MODIFY = "modify"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def from_code(cls, code: int) -> PortStatusReason:
-        """The reason for a wire value; unknown values map to UNKNOWN."""
-        return {0: cls.ADD, 1: cls.DELETE, 2: cls.MODIFY}.get(code, cls.UNKNOWN)
 
 
 def _frozen_match(match: Mapping[str, Any]) -> Mapping[str, Any]:
