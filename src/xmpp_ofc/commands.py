@@ -63,4 +63,43 @@ class DeleteFlows:
         object.__setattr__(self, "flow", _frozen(self.flow))
 
 
+@dataclass(frozen=True)
+class ModifyMeter:
+    """Add, modify or delete one OpenFlow 1.3 meter (a packets/s DROP band).
+
+    The shell builds the MeterMod with :func:`xmpp_ofc.openflow.meter.meter_mod`;
+    ``meter_id`` OFPM_ALL (0xffffffff) with ``delete`` clears every meter, which is
+    how meters are reset before they are replayed after a reconnect.
+    """
+
+    dpid: str
+    command: str
+    meter_id: int
+    rate_pps: int | None = None
+    burst: int = 0
+
+    def __post_init__(self) -> None:
+        if self.command not in ("add", "modify", "delete"):
+            raise ValueError(f"meter command {self.command!r} is not add, modify or delete")
+        if self.command != "delete" and self.rate_pps is None:
+            raise ValueError(f"meter {self.command} needs rate_pps")
+
+
+@dataclass(frozen=True)
+class RequestFlowStats:
+    """Ask one switch for the stats of the flows that ``cookie``/``cookie_mask`` select.
+
+    One request per switch and poll, filtered by cookie, instead of one per flow
+    (the seed's pattern, whose mask of 0 selected every flow anyway).
+    """
+
+    dpid: str
+    cookie: int
+    cookie_mask: int
+    table_id: int = 0xFF
+
+
 Command = PacketOut | InstallFlow | DeleteFlows
+#: Every command a module may return; ``Command`` stays the flow/packet subset that
+#: the first modules return, so code written against it keeps type-checking.
+AnyCommand = Command | ModifyMeter | RequestFlowStats

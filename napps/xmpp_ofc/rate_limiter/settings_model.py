@@ -1,0 +1,283 @@
+"""The rate limiter's runtime settings: one frozen, validated value, patched as a whole.
+
+Every setting is checked when a :class:`LimiterSettings` is built, so an invalid
+value can never reach the policy: a REST PATCH goes through :func:`apply_patch`,
+which either returns a complete new value plus what must change on the switches,
+or raises :class:`SettingsError` naming the field and changes nothing.
+
+How a flood is told apart from a heavy *receiver* (shared/xmpp-lab-facts.md, 6):
+a client that receives M messages a minute sends M pure ACKs a minute, as many
+packets as a client that sends M messages. A pure ACK carries no TCP payload
+(66 bytes on the wire over IPv4 with TCP timestamps, 86 over IPv6), a chat stanza
+carries at least ~60 bytes of payload (``<message to='a@b'><body>x</body></message>``),
+real ones a few hundred. So a client is flooding only when BOTH
+
+* packets per minute > ``threshold_ppm``, AND
+* payload bytes per minute > ``payload_threshold_bpm``, where payload bytes are
+  ``byte_count - packet_count * header_bytes`` (see :func:`header_bytes`).
+
+``payload_threshold_bpm`` = 0 turns the byte test off (the seed's packets-only rule).
+The default, 6000 B/min, is 100 minimal stanzas a minute; a pure-ACK receiver
+stays near 0 whatever its packet rate.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any
+
+MAX_TIMEOUT = 0xFFFF  # OpenFlow idle/hard timeouts are 16-bit seconds
+MAX_PORTS = 16
+MAX_WHITELIST = 1024
+
+#: Ethernet + IPv4/IPv6 + TCP header with the timestamp option: a pure ACK's size.
+HEADER_BYTES_IPV4 = 14 + 20 + 32
+HEADER_BYTES_IPV6 = 14 + 40 + 32
+
+
+def header_bytes(ip_version: int) -> int:
+    """Frame bytes of a payload-free TCP segment, the per-packet overhead we subtract.
+
+    An estimate: without timestamps an ACK is 12 bytes shorter (payload is then
+    under-estimated, which only errs towards not blocking), with SACK blocks it is
+    longer (a few bytes per ACK count as payload, far below the default threshold).
+    """
+    return HEADER_BYTES_IPV6 if ip_version == 6 else HEADER_BYTES_IPV4
+
+
+class Mode(StrEnum):
+    """How an over-threshold client is dealt with."""
+
+    #: Drop flow with a hard timeout.
+    BLOCK = "block"
+    #: Per-client OpenFlow meter on the monitor flow (falls back to BLOCK without support).
+    METER = "meter"
+    #: Measure and flag only; nothing is ever blocked automatically.
+    MONITOR = "monitor"
+
+
+class SettingsError(ValueError):
+    """A setting or patch that was refused; the message names the field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+def _int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(name, f"must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be in {low}..{high}, got {value}")
+    return value
+
+
+def _number(name: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SettingsError(name, f"must be a number, got {value!r}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise SettingsError(name, f"must be in {low:g}..{high:g}, got {value!r}")
+    return float(value)
+
+
+def _ports(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple) or not value:
+        raise SettingsError("xmpp_ports", f"must be a non-empty list of TCP ports, got {value!r}")
+    if len(value) > MAX_PORTS:
+        raise SettingsError("xmpp_ports", f"at most {MAX_PORTS} ports, got {len(value)}")
+    ports = tuple(_int(f"xmpp_ports[{i}]", port, 1, 0xFFFF) for i, port in enumerate(value))
+    if len(set(ports)) != len(ports):
+        raise SettingsError("xmpp_ports", f"ports must be unique, got {list(ports)}")
+    return tuple(sorted(ports))
+
+
+def _whitelist(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise SettingsError("whitelist", f"must be a list of CIDRs, got {value!r}")
+    if len(value) > MAX_WHITELIST:
+        raise SettingsError("whitelist", f"at most {MAX_WHITELIST} entries, got {len(value)}")
+    networks = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise SettingsError(f"whitelist[{index}]", f"must be a CIDR string, got {item!r}")
+        try:
+            # strict=False: "10.0.0.7/24" means the /24 it lies in, as operators write it.
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"whitelist[{index}]", f"{item!r} is not an IPv4/IPv6 address or CIDR"
+            ) from None
+    return tuple(dict.fromkeys(str(net) for net in networks))
+
+
+@dataclass(frozen=True)
+class LimiterSettings:
+    """All tunables; defaults are what an operator gets without configuring anything.
+
+    * ``threshold_ppm`` 100: the seed's example (packets a minute, client -> server).
+    * ``poll_interval_s`` 10: a login (8-10 packets within a second) spread over a
+      10 s window is 48-60 packets/min, under the default threshold; at 5 s a
+      login alone would look like 100+/min.
+    * ``block_duration_s`` 60, ``monitor_idle_timeout_s`` 120: an idle client's
+      keepalive comes every 300 s, so its monitor idles out and the next keepalive
+      costs one packet-in; a live chat client keeps its monitor.
+    * ``meter_rate_pps`` 2 with a burst of 50 packets: the threshold (100/min) in
+      packets per second, rounded up, with room for a login.
+    """
+
+    threshold_ppm: int = 100
+    payload_threshold_bpm: int = 6000
+    poll_interval_s: float = 10.0
+    block_duration_s: int = 60
+    monitor_idle_timeout_s: int = 120
+    xmpp_ports: tuple[int, ...] = (5222,)
+    whitelist: tuple[str, ...] = ()
+    mode: Mode = Mode.BLOCK
+    per_ip_aggregate: bool = False
+    aggregate_threshold_ppm: int = 1000
+    meter_rate_pps: int = 2
+    meter_burst_packets: int = 50
+    _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        init=False, repr=False, compare=False, default=()
+    )
+
+    def __post_init__(self) -> None:
+        _int("threshold_ppm", self.threshold_ppm, 1, 1_000_000)
+        _int("payload_threshold_bpm", self.payload_threshold_bpm, 0, 1_000_000_000)
+        object.__setattr__(
+            self, "poll_interval_s", _number("poll_interval_s", self.poll_interval_s, 1, 3600)
+        )
+        _int("block_duration_s", self.block_duration_s, 1, MAX_TIMEOUT)
+        _int("monitor_idle_timeout_s", self.monitor_idle_timeout_s, 1, MAX_TIMEOUT)
+        object.__setattr__(self, "xmpp_ports", _ports(self.xmpp_ports))
+        whitelist = _whitelist(self.whitelist)
+        object.__setattr__(self, "whitelist", whitelist)
+        object.__setattr__(self, "_networks", tuple(ipaddress.ip_network(n) for n in whitelist))
+        try:
+            object.__setattr__(self, "mode", Mode(self.mode))
+        except ValueError:
+            choices = ", ".join(m.value for m in Mode)
+            raise SettingsError("mode", f"must be one of {choices}, got {self.mode!r}") from None
+        if not isinstance(self.per_ip_aggregate, bool):
+            raise SettingsError(
+                "per_ip_aggregate", f"must be true or false, got {self.per_ip_aggregate!r}"
+            )
+        _int("aggregate_threshold_ppm", self.aggregate_threshold_ppm, 1, 10_000_000)
+        _int("meter_rate_pps", self.meter_rate_pps, 1, 1_000_000)
+        _int("meter_burst_packets", self.meter_burst_packets, 0, 1_000_000)
+
+    def is_whitelisted(self, ip: str) -> bool:
+        """True when ``ip`` lies in a whitelisted network (never blocked)."""
+        address = ipaddress.ip_address(ip)
+        return any(address in network for network in self._networks)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON values (what GET returns and the store persists)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        data["xmpp_ports"] = list(self.xmpp_ports)
+        data["whitelist"] = list(self.whitelist)
+        data["mode"] = self.mode.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LimiterSettings:
+        """Build from a complete or partial dict; unknown keys are refused."""
+        return apply_patch(cls(), data).settings
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LimiterSettings) if f.init)
+
+
+@dataclass(frozen=True)
+class SettingsEffects:
+    """What an accepted patch means for flows and state already in place.
+
+    Changes not listed take effect by themselves: the threshold, byte threshold,
+    aggregate threshold and poll interval at the next evaluation/poll; the block
+    duration for blocks made after the change (a running block keeps the expiry it
+    was announced with, and its drop flow's hard timeout cannot be changed anyway).
+    """
+
+    #: Capture flows are deleted and reinstalled for the new ports; monitors of
+    #: connections to a port no longer listed are deleted.
+    reinstall_capture: bool = False
+    #: OpenFlow cannot change a flow's timeouts in place, so a new idle timeout
+    #: applies to monitors installed from now on; running ones keep theirs.
+    new_monitors_only: bool = False
+    #: Meters are added or removed and monitors re-added with/without the meter
+    #: instruction (mode changed to or from meter).
+    remeter: bool = False
+    #: Meter bands are modified in place (rate or burst changed in meter mode).
+    modify_meters: bool = False
+    #: Blocks of addresses now whitelisted are lifted; whitelisted flags recomputed.
+    whitelist_changed: bool = False
+
+
+@dataclass(frozen=True)
+class SettingsUpdate:
+    """The result of :func:`apply_patch`."""
+
+    settings: LimiterSettings
+    changed: frozenset[str]
+    effects: SettingsEffects
+
+
+def apply_patch(current: LimiterSettings, patch: Mapping[str, Any]) -> SettingsUpdate:
+    """Return the settings with ``patch`` applied, and what must change on switches.
+
+    Raises :class:`SettingsError` (a ValueError) for a patch that is not a JSON
+    object, an unknown field, a wrong type or an out-of-range value; ``current`` is
+    never modified, so a refused patch changes nothing.
+    """
+    if not isinstance(patch, Mapping):
+        raise SettingsError("settings", f"must be a JSON object, got {patch!r}")
+    unknown = sorted(str(key) for key in patch if key not in SETTING_NAMES)
+    if unknown:
+        raise SettingsError(
+            unknown[0], f"unknown setting; known settings are {', '.join(SETTING_NAMES)}"
+        )
+    values = dict(patch)
+    for key in ("xmpp_ports", "whitelist"):
+        if key in values and isinstance(values[key], list):
+            values[key] = tuple(values[key])
+    if "mode" in values and not isinstance(values["mode"], str):
+        raise SettingsError("mode", f"must be a string, got {values['mode']!r}")
+    new = replace(current, **values)
+    changed = frozenset(
+        name for name in SETTING_NAMES if getattr(new, name) != getattr(current, name)
+    )
+    return SettingsUpdate(new, changed, _effects(current, new, changed))
+
+
+def _effects(old: LimiterSettings, new: LimiterSettings, changed: Iterable[str]) -> SettingsEffects:
+    changed = set(changed)
+    meter_involved = Mode.METER in (old.mode, new.mode)
+    return SettingsEffects(
+        reinstall_capture="xmpp_ports" in changed,
+        new_monitors_only="monitor_idle_timeout_s" in changed,
+        remeter="mode" in changed and meter_involved,
+        modify_meters=(
+            "mode" not in changed
+            and new.mode is Mode.METER
+            and bool({"meter_rate_pps", "meter_burst_packets"} & changed)
+        ),
+        whitelist_changed="whitelist" in changed,
+    )
+
+
+__all__ = [
+    "HEADER_BYTES_IPV4",
+    "HEADER_BYTES_IPV6",
+    "SETTING_NAMES",
+    "LimiterSettings",
+    "Mode",
+    "SettingsEffects",
+    "SettingsError",
+    "SettingsUpdate",
+    "apply_patch",
+    "header_bytes",
+]
