@@ -168,8 +168,8 @@ def test_disable_deletes_the_module_flows_by_owner_and_tells_it_to_stop(router):
     change = router.disable(DPID, "l2_switch")
     assert change.changed
     assert change.steps == (
-        DeleteFlows(DPID, pipeline.delete_owner(Owner.L2_SWITCH)),
         NotifyModule(DPID, "l2_switch", Control.STOP),
+        DeleteFlows(DPID, pipeline.delete_owner(Owner.L2_SWITCH)),
     )
     assert router.disable(DPID, "l2_switch").changed is False
     assert router.route(DPID, MessageType.PACKET_IN, L2_MISS) is None
@@ -190,6 +190,29 @@ def test_enable_restores_on_a_connected_switch_and_only_records_on_a_down_one(ro
 def test_disable_on_a_down_switch_sends_no_delete(router):
     change = router.disable(OTHER, "rate_limiter")
     assert change.steps == (NotifyModule(OTHER, "rate_limiter", Control.STOP),)
+
+
+def test_a_module_that_loads_late_is_cleaned_and_restored_where_enabled_and_up(router):
+    router.switch_up(DPID)
+    router.switch_up(OTHER)
+    router.disable(OTHER, "l2_switch")
+    assert router.module_loaded("l2_switch") == [
+        DeleteFlows(DPID, pipeline.delete_owner(Owner.L2_SWITCH)),
+        NotifyModule(DPID, "l2_switch", Control.RESTORE),
+    ]
+    assert router.module_loaded("dispatcher") == []
+    assert router.module_loaded("of_core") == []
+
+
+def test_unrouted_counts_per_switch_by_type_and_reason(router):
+    router.route(DPID, MessageType.PACKET_IN, cookies.NO_FLOW_COOKIE)
+    router.route(DPID, MessageType.PACKET_IN, BASE)
+    router.route(DPID, MessageType.PACKET_IN, BASE)
+    router.route(OTHER, MessageType.FLOW_REMOVED, 0)
+    assert router.unrouted_counts(DPID) == {
+        "packet_in": {"dispatcher_flow": 2, "foreign_cookie": 1}
+    }
+    assert router.unrouted_counts("00:00:00:00:00:00:00:09") == {}
 
 
 def test_enable_unknown_module_raises(router):

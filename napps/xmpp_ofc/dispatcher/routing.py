@@ -210,16 +210,47 @@ class Router:
         return ConfigChange(True, (NotifyModule(dpid, module, Control.RESTORE),))
 
     def disable(self, dpid: str, module: str) -> ConfigChange:
-        """Disable ``module`` on ``dpid``: delete its flows, tell it to forget the switch.
+        """Disable ``module`` on ``dpid``: tell it to forget the switch, delete its flows.
 
         The dispatcher deletes by the module's owner byte itself instead of trusting
         the module, so a disabled module leaves nothing behind even if it is broken.
+
+        STOP comes first and is a barrier: the shell sends the steps after it only
+        once the STOP event is being delivered.  Messages routed to the module before
+        the disable are delivered before the STOP, so any flow the module installs
+        in answer to them is queued before the delete and deleted with the rest.
         """
         if not self.config.set_enabled(dpid, module, False):
             return ConfigChange(changed=False)
         owner = self.config.spec(module).owner
-        steps: list[Step] = []
+        steps: list[Step] = [NotifyModule(dpid, module, Control.STOP)]
         if self.is_connected(dpid):
             steps.append(DeleteFlows(dpid, pipeline.delete_owner(owner)))
-        steps.append(NotifyModule(dpid, module, Control.STOP))
         return ConfigChange(True, tuple(steps))
+
+    def module_loaded(self, module: str) -> list[Step]:
+        """What to do when ``module`` (re)starts: restore it where it is enabled and up.
+
+        Kytos loads NApps in directory order, so a module can start after a switch
+        connected and miss that RESTORE; a reloaded module has lost its state.  Its
+        old flows are deleted first, as on a connect, so the switch converges to
+        what the new instance restores.  Unknown names (other NApps) yield nothing.
+        """
+        if module not in self.config.module_names:
+            return []
+        owner = self.config.spec(module).owner
+        steps: list[Step] = []
+        for dpid in self.connected_switches():
+            if self.config.is_enabled(dpid, module):
+                steps.append(DeleteFlows(dpid, pipeline.delete_owner(owner)))
+                steps.append(NotifyModule(dpid, module, Control.RESTORE))
+        return steps
+
+    def unrouted_counts(self, dpid: str) -> dict[str, dict[str, int]]:
+        """``{message type: {reason: n}}`` of the messages of ``dpid`` no module got."""
+        with self._lock:
+            items = [(key, value) for key, value in self.unrouted.items() if key[0] == dpid]
+        result: dict[str, dict[str, int]] = {}
+        for (_, kind, reason), value in sorted(items):
+            result.setdefault(str(kind), {})[str(reason)] = value
+        return result

@@ -1,20 +1,157 @@
-"""Kytos shell of the xmpp_ofc/l2_switch NApp.
+"""Kytos shell of xmpp_ofc/l2_switch: the dispatcher's routed events in, commands out.
 
-Placeholder shell: it loads, logs and stops cleanly.  Its logic lands with
-the issue that owns it (see the repository README).
+The decisions are :class:`.learning.LearningSwitch`'s; this file feeds it the
+messages the dispatcher routes to ``l2_switch`` (packet-ins of our table-1 flows,
+port status, switch down, RESTORE/STOP), sends what it returns through
+:class:`xmpp_ofc.kytos_commands.CommandSender` (flows via flow_manager's events,
+packet-outs straight to the switch), ages the table on a timer and serves the MAC
+table over REST.
+
+The routed-event listeners run inline on the event loop (ordered, no thread per
+packet).  The timer and REST run on their own threads, so every use of the
+learning table, and the send of what it returned, happens under one short lock:
+commands leave in the order they were decided.
 """
 
-from kytos.core import KytosNApp, log
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from flask import jsonify
+from kytos.core import KytosEvent, KytosNApp, log, rest
+
+from napps.xmpp_ofc.l2_switch import settings
+from napps.xmpp_ofc.l2_switch.learning import LearningSettings, LearningSwitch
+from xmpp_ofc.kytos_commands import CommandSender
+from xmpp_ofc.kytos_events import listen_on_loop
+from xmpp_ofc.messages import Control, MessageType, module_event_name
+
+MODULE = "l2_switch"
+NAPP_ID = f"xmpp_ofc/{MODULE}"
+
+
+def _routed(kind: MessageType | Control) -> str:
+    """The exact (escaped) event name the dispatcher routes ``kind`` under."""
+    return re.escape(module_event_name(MODULE, kind))
+
+
+def learning_settings() -> LearningSettings:
+    """The validated tunables from settings.py (and their environment overrides)."""
+    return LearningSettings(
+        idle_timeout=settings.IDLE_TIMEOUT,
+        hard_timeout=settings.HARD_TIMEOUT,
+        mac_aging=settings.MAC_AGING,
+        max_macs_per_switch=settings.MAX_MACS_PER_SWITCH,
+        max_macs_per_port=settings.MAX_MACS_PER_PORT,
+        priority=settings.FLOW_PRIORITY,
+    )
 
 
 class Main(KytosNApp):
     """The xmpp_ofc/l2_switch NApp."""
 
     def setup(self) -> None:
-        log.info("xmpp_ofc/l2_switch loaded")
+        self.learning = LearningSwitch(learning_settings())
+        self.sender = CommandSender(self.controller, NAPP_ID)
+        self._lock = threading.Lock()
+        # Switches the dispatcher told us to run on (RESTORE) and not to leave yet.
+        self._active: set[str] = set()
+        self.execute_as_loop(settings.AGING_INTERVAL)
 
     def execute(self) -> None:
-        """Nothing runs periodically yet."""
+        """Age out MAC entries (the switch ages the flows by their own timeouts)."""
+        with self._lock:
+            self.sender.send(self.learning.expire(time.monotonic()))
 
     def shutdown(self) -> None:
         log.info("xmpp_ofc/l2_switch stopped")
+
+    # --- routed events (inline on the event loop) ----------------------------------------
+
+    @listen_on_loop(_routed(Control.RESTORE))
+    def on_restore(self, event: KytosEvent) -> None:
+        """Start afresh on a switch: empty table, table-1 miss flow."""
+        dpid = event.content["dpid"]
+        with self._lock:
+            self._active.add(dpid)
+            self.sender.send(self.learning.restore(dpid))
+        log.info("l2_switch: active on %s", dpid)
+
+    @listen_on_loop(_routed(Control.STOP), _routed(MessageType.SWITCH_DOWN))
+    def on_stop(self, event: KytosEvent) -> None:
+        """Disabled on the switch, or the switch is gone: forget it.
+
+        Its flows are the dispatcher's to delete (disable) or gone with the switch.
+        Messages still in flight for it are ignored until the next RESTORE.
+        """
+        dpid = event.content["dpid"]
+        with self._lock:
+            self._active.discard(dpid)
+            self.learning.forget_switch(dpid)
+
+    @listen_on_loop(_routed(MessageType.PACKET_IN))
+    def on_packet_in(self, event: KytosEvent) -> None:
+        packet_in = event.content["message"]
+        with self._lock:
+            if packet_in.dpid in self._active:
+                self.sender.send(self.learning.handle_packet_in(packet_in, time.monotonic()))
+
+    @listen_on_loop(_routed(MessageType.PORT_STATUS))
+    def on_port_status(self, event: KytosEvent) -> None:
+        status = event.content["message"]
+        with self._lock:
+            if status.dpid in self._active:
+                self.sender.send(self.learning.handle_port_status(status))
+
+    # --- REST ------------------------------------------------------------------------------
+
+    def _table_view(self, dpid: str, now: float) -> dict[str, object]:
+        stats = self.learning.stats(dpid)
+        return {
+            "dpid": dpid,
+            "entries": self.learning.mac_table(dpid, now),
+            "stats": {
+                "learned": stats.learned,
+                "refused": stats.refused,
+                "refused_per_port": {str(port): n for port, n in stats.refused_per_port.items()},
+                "moves": stats.moves,
+            },
+        }
+
+    @rest("v1/mac_table", methods=["GET"])
+    def list_mac_tables(self):
+        """The MAC table of every switch l2_switch runs on."""
+        now = time.monotonic()
+        with self._lock:
+            tables = {dpid: self._table_view(dpid, now) for dpid in sorted(self._active)}
+        return jsonify({"switches": tables})
+
+    @rest("v1/mac_table/<dpid>", methods=["GET"])
+    def get_mac_table(self, dpid: str):
+        """One switch's learned MACs (``mac``, ``port``, ``age`` in s) and counters."""
+        now = time.monotonic()
+        with self._lock:
+            if dpid not in self._active:
+                return self._not_active(dpid)
+            return jsonify(self._table_view(dpid, now))
+
+    @rest("v1/mac_table/<dpid>", methods=["DELETE"])
+    def flush_mac_table(self, dpid: str):
+        """Forget a switch's MACs and delete its forwarding flows (the miss flow stays)."""
+        with self._lock:
+            if dpid not in self._active:
+                return self._not_active(dpid)
+            flushed = len(self.learning.mac_table(dpid, time.monotonic()))
+            self.sender.send(self.learning.flush(dpid))
+        log.info("l2_switch: flushed %d MAC(s) of %s", flushed, dpid)
+        return jsonify({"dpid": dpid, "flushed": flushed})
+
+    @staticmethod
+    def _not_active(dpid: str):
+        message = (
+            f"l2_switch is not running on switch {dpid} "
+            "(unknown, disconnected, or the module is disabled there)"
+        )
+        return jsonify({"response": message}), 404

@@ -1,0 +1,115 @@
+"""pyof OpenFlow 1.3 messages -> the framework-neutral messages of :mod:`xmpp_ofc.messages`.
+
+The dispatcher decodes each switch message once, here, and hands modules plain
+frozen values; no module ever touches pyof.  Every function takes what
+``kytos/of_core`` publishes (pyof objects whose fields are either plain values or
+pyof ``GenericType`` wrappers) and returns ``None`` for a message that lacks what
+the decoded form needs, instead of raising: messages come from switches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from xmpp_ofc.messages import (
+    DecodedPacketIn,
+    FlowRemoved,
+    FlowRemovedReason,
+    FlowStatsEntry,
+    PacketInReason,
+    PortStatus,
+    PortStatusReason,
+)
+from xmpp_ofc.openflow.match import match_to_dict
+from xmpp_ofc.openflow.validation import as_int
+
+log = logging.getLogger(__name__)
+
+#: ofp_port_config / ofp_port_state bits we report.
+OFPPC_PORT_DOWN = 1
+OFPPS_LINK_DOWN = 1
+
+
+def _value(field: Any) -> Any:
+    return getattr(field, "value", field)
+
+
+def packet_in(dpid: str, message: Any) -> DecodedPacketIn | None:
+    """A PACKET_IN with its frame parsed; None when it names no in_port."""
+    in_port = match_to_dict(message.match).get("in_port")
+    if in_port is None:
+        log.warning("dpid %s: PACKET_IN without an in_port match field ignored", dpid)
+        return None
+    return DecodedPacketIn.from_frame(
+        dpid=dpid,
+        in_port=int(in_port),
+        data=bytes(_value(message.data) or b""),
+        reason=PacketInReason.from_code(as_int(message.reason)),
+        table_id=as_int(message.table_id),
+        cookie=as_int(message.cookie),
+        buffer_id=as_int(message.buffer_id),
+        total_len=as_int(message.total_len),
+    )
+
+
+def flow_removed(dpid: str, message: Any) -> FlowRemoved:
+    """A FLOW_REMOVED with its match in flow_manager field names."""
+    return FlowRemoved(
+        dpid=dpid,
+        cookie=as_int(message.cookie),
+        reason=FlowRemovedReason.from_code(as_int(message.reason)),
+        table_id=as_int(message.table_id),
+        priority=as_int(message.priority),
+        match=match_to_dict(message.match),
+        packet_count=as_int(message.packet_count),
+        byte_count=as_int(message.byte_count),
+        duration_sec=as_int(message.duration_sec),
+        duration_nsec=as_int(message.duration_nsec),
+        idle_timeout=as_int(message.idle_timeout),
+        hard_timeout=as_int(message.hard_timeout),
+    )
+
+
+def flow_stats_entry(dpid: str, stats: Any) -> FlowStatsEntry:
+    """One entry of a flow-stats (OFPMP_FLOW) reply body."""
+    return FlowStatsEntry(
+        dpid=dpid,
+        table_id=as_int(stats.table_id),
+        cookie=as_int(stats.cookie),
+        priority=as_int(stats.priority),
+        match=match_to_dict(stats.match),
+        packet_count=as_int(stats.packet_count),
+        byte_count=as_int(stats.byte_count),
+        duration_sec=as_int(stats.duration_sec),
+        duration_nsec=as_int(stats.duration_nsec),
+        idle_timeout=as_int(stats.idle_timeout),
+        hard_timeout=as_int(stats.hard_timeout),
+    )
+
+
+def cookie_of(stats_or_message: Any) -> int:
+    """The cookie of a pyof flow-stats entry, packet-in or flow-removed (routing needs no more)."""
+    return as_int(stats_or_message.cookie)
+
+
+def flow_stats_entries(dpid: str, body: Iterable[Any]) -> list[FlowStatsEntry]:
+    """Every entry of a flow-stats reply body."""
+    return [flow_stats_entry(dpid, stats) for stats in body]
+
+
+def port_status(dpid: str, message: Any) -> PortStatus:
+    """A PORT_STATUS: which port, why, and whether it is down."""
+    port = message.desc
+    name = _value(port.name)
+    hw_addr = _value(port.hw_addr)
+    return PortStatus(
+        dpid=dpid,
+        port_no=as_int(port.port_no),
+        reason=PortStatusReason.from_code(as_int(message.reason)),
+        name=name.rstrip("\0") if isinstance(name, str) else str(name or ""),
+        hw_addr=str(hw_addr or "").lower(),
+        link_down=bool(as_int(port.state) & OFPPS_LINK_DOWN),
+        admin_down=bool(as_int(port.config) & OFPPC_PORT_DOWN),
+    )
