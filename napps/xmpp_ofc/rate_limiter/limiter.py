@@ -1,0 +1,1145 @@
+"""The rate limiter's policy, free of Kytos: decoded messages in, commands out.
+
+This is the seed's IDS (capture -> per-client monitor flow -> poll -> drop flow)
+without its defects (DESIGN section 9): one cookie-filtered flow-stats request per
+switch per poll, rates from deltas between polls (:mod:`.rates`), an unblock that
+is counted, no hard-coded server port.
+
+Life of a client on a switch::
+
+    capture packet-in --> monitored --(over threshold)--> blocked --(FLOW_REMOVED
+          ^                   |  (idle FLOW_REMOVED)         |      hard timeout,
+          |                   v                              |      REST, whitelist)
+          +--------------- forgotten <-----------------------+
+
+Flood = packets/min over ``threshold_ppm`` AND payload bytes/min over
+``payload_threshold_bpm`` (heavy receivers send many payload-free ACKs; see
+:mod:`.settings_model`). Whitelisted clients are monitored (their monitor flow keeps
+their packets off the capture flow) but never blocked. In meter mode a client whose
+switch supports meters is policed by its own meter and not blocked; without
+support, or without a free meter id, it falls back to blocking.
+
+Self-healing: a capture packet-in from a client we believe monitored or blocked
+means its flow is missing on the switch (deleted by someone, lost in a reconnect
+race), so the flow is installed again (at most once a second per client).
+
+Stale FLOW_REMOVEDs: a FLOW_REMOVED for a flow we re-added since (after a
+reconnect, a re-block) carries the old flow's duration, longer than the new one
+has existed; it is ignored. Removals with reason DELETE are ours (state already
+updated) or the dispatcher's reconnect cleanup (RESTORE re-adds), so they never
+change state.
+
+Times: :class:`Instant` pairs monotonic time (rates, timers) with wall-clock time
+(block expiry, which must survive a restart). Thread-safety: every public method
+takes one re-entrant lock, so REST snapshots and event handlers can run on
+Kytos' threads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from napps.xmpp_ofc.rate_limiter import flows
+from napps.xmpp_ofc.rate_limiter.flows import Client
+from napps.xmpp_ofc.rate_limiter.rates import CounterSample, Rate, RateTracker
+from napps.xmpp_ofc.rate_limiter.records import (
+    BlockRecord,
+    EventKind,
+    HistoryEvent,
+    LimiterStore,
+    UnblockReason,
+)
+from napps.xmpp_ofc.rate_limiter.settings_model import (
+    LimiterSettings,
+    Mode,
+    SettingsUpdate,
+    apply_patch,
+    header_bytes,
+)
+from xmpp_ofc import cookies
+from xmpp_ofc.commands import AnyCommand, DeleteFlows, InstallFlow, ModifyMeter, RequestFlowStats
+from xmpp_ofc.cookies import Kind
+from xmpp_ofc.messages import DecodedPacketIn, FlowRemoved, FlowRemovedReason, FlowStatsReply
+from xmpp_ofc.openflow.meter import OFPM_ALL
+from xmpp_ofc.packet import TCP_RST
+
+log = logging.getLogger(__name__)
+
+#: Monitored clients per switch; past this, new connections are not monitored
+#: (a SYN flood from spoofed ports must not exhaust controller memory or the table).
+MAX_CLIENTS_PER_SWITCH = 200_000
+#: A FLOW_REMOVED whose flow is older than our last install by more than this is stale.
+STALE_SLACK_S = 2.0
+#: A block still present this long after its expiry was missed (switch away,
+#: FLOW_REMOVED lost) is ended by the timer instead.
+EXPIRY_GRACE_S = 5.0
+#: Minimum gap between two self-healing re-installs of one client's flow.
+REINSTALL_GAP_S = 1.0
+DEFAULT_HISTORY_LIMIT = 1000
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(method: Callable[P, R]) -> Callable[P, R]:
+    @wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with args[0]._lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Instant:
+    """Now, on both clocks (tests pass made-up values; the shell :meth:`now`)."""
+
+    mono: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> Instant:
+        """The current time."""
+        return cls(time.monotonic(), time.time())
+
+
+@dataclass(frozen=True)
+class MeterSupport:
+    """What a switch's OFPMP_METER_FEATURES reply says, as far as we care."""
+
+    max_meter: int
+    band_drop: bool
+    pps: bool
+
+    @property
+    def usable(self) -> bool:
+        """True when per-client packets/s drop meters can be installed."""
+        return self.max_meter > 0 and self.band_drop and self.pps
+
+    def why_not(self) -> str:
+        """Why meters cannot be used here (empty when they can)."""
+        missing = []
+        if self.max_meter <= 0:
+            missing.append("max_meter is 0")
+        if not self.band_drop:
+            missing.append("no DROP band")
+        if not self.pps:
+            missing.append("no packets/s meters")
+        return ", ".join(missing)
+
+
+class LimiterError(Exception):
+    """Base of the errors a REST call can cause; the message says what was wrong."""
+
+
+class UnknownSwitchError(LimiterError, KeyError):
+    """The dpid was never seen (REST 404)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NotBlockedError(LimiterError, KeyError):
+    """Unblock of a client that is not blocked (REST 404)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class WhitelistedError(LimiterError):
+    """Manual block of a whitelisted address (REST 409)."""
+
+
+class InvalidRequestError(LimiterError, ValueError):
+    """A malformed address, port or duration (REST 400)."""
+
+
+class _MeterIds:
+    """Meter ids 1..max_meter of one switch; freed ids are reused first."""
+
+    __slots__ = ("free", "max_meter", "next_id")
+
+    def __init__(self, max_meter: int) -> None:
+        self.max_meter = max_meter
+        self.next_id = 1
+        self.free: list[int] = []
+
+    def take(self) -> int | None:
+        if self.free:
+            return self.free.pop()
+        if self.next_id > self.max_meter:
+            return None
+        self.next_id += 1
+        return self.next_id - 1
+
+    def give_back(self, meter_id: int) -> None:
+        self.free.append(meter_id)
+
+
+class Monitored:
+    """One monitored client connection (slots: there may be 50k per switch)."""
+
+    __slots__ = (
+        "flagged",
+        "installed_at",
+        "last_heal",
+        "last_seen",
+        "match_ip",
+        "meter_id",
+        "server_port",
+        "since",
+        "tracker",
+        "whitelisted",
+    )
+
+    def __init__(self, client: Client, server_port: int, now: Instant, whitelisted: bool) -> None:
+        self.server_port = server_port
+        self.tracker = RateTracker()
+        self.installed_at = now.mono
+        self.last_seen = now.mono
+        self.last_heal = now.mono
+        self.since = now.wall
+        self.whitelisted = whitelisted
+        self.meter_id: int | None = None
+        self.flagged = False
+        # The address as a switch echoes it in a match (IPv6 fully expanded).
+        address = ipaddress.ip_address(client.ip)
+        self.match_ip = address.exploded if address.version == 6 else client.ip
+
+
+@dataclass
+class _Switch:
+    up: bool = False
+    clients: dict[Client, Monitored] = field(default_factory=dict)
+    blocks: dict[Client, BlockRecord] = field(default_factory=dict)
+    #: Monotonic time of each block's last install (stale FLOW_REMOVED detection).
+    block_installed: dict[Client, float] = field(default_factory=dict)
+    block_healed: dict[Client, float] = field(default_factory=dict)
+    meter_support: MeterSupport | None = None
+    meter_ids: _MeterIds | None = None
+    last_poll: float | None = None
+    refusing: bool = False
+
+
+class RateLimiter:
+    """Per-switch monitored clients and blocks, and the decision for each message."""
+
+    def __init__(
+        self,
+        settings: LimiterSettings | None = None,
+        store: LimiterStore | None = None,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
+    ) -> None:
+        self.settings = settings or LimiterSettings()
+        self.store = store
+        self.history_limit = history_limit
+        self._history: deque[HistoryEvent] = deque(maxlen=history_limit)
+        self._switches: dict[str, _Switch] = {}
+        self._lock = threading.RLock()
+        self.blocks_total: Counter[str] = Counter()  # "auto" / "manual"
+        self.unblocks_total: Counter[str] = Counter()  # by UnblockReason
+        self.flags_total = 0
+        self.meter_fallbacks = 0
+
+    # --- persistence ------------------------------------------------------------
+
+    @_locked
+    def load_persisted(self, now: Instant) -> None:
+        """Take settings, blocks and history from the store (controller start).
+
+        Blocks that expired while the controller was down end here, counted and
+        recorded; the others are reinstalled with their remaining time when their
+        switch connects (:meth:`restore`). Invalid stored settings are logged and
+        the defaults kept.
+        """
+        if self.store is None:
+            return
+        stored = self.store.load_settings()
+        if stored is not None:
+            try:
+                self.settings = LimiterSettings.from_json(stored)
+            except ValueError as error:
+                log.error("stored rate_limiter settings are invalid (%s): using defaults", error)
+        self._history.extend(self.store.load_history(self.history_limit))
+        for block in self.store.load_blocks():
+            target = Client(block.ip, block.port)
+            if block.remaining(now.wall) <= 0:
+                self._end_block(block, UnblockReason.EXPIRED, now, "expired while controller down")
+                continue
+            self._switch(block.dpid).blocks[target] = block
+
+    # --- messages from the dispatcher --------------------------------------------
+
+    @_locked
+    def handle_packet_in(self, packet_in: DecodedPacketIn, now: Instant) -> list[AnyCommand]:
+        """A capture packet-in: start monitoring a new client connection."""
+        client = self._capture_client(packet_in)
+        if client is None:
+            return []
+        packet = packet_in.packet
+        dpid = packet_in.dpid
+        switch = self._switch(dpid)
+        switch.up = True
+        block = self._block_covering(switch, client)
+        if block is not None:
+            return self._heal_block(dpid, switch, block, now)
+        monitored = switch.clients.get(client)
+        if monitored is not None:
+            # The switch sent this through capture although a monitor should match:
+            # the monitor is missing there. Re-add it (rate-limited).
+            if now.mono - monitored.last_heal < REINSTALL_GAP_S:
+                return []
+            monitored.last_heal = now.mono
+            monitored.installed_at = now.mono
+            return [InstallFlow(dpid, self._monitor_flow(client, monitored))]
+        if len(switch.clients) >= MAX_CLIENTS_PER_SWITCH:
+            if not switch.refusing:
+                switch.refusing = True
+                log.warning(
+                    "dpid %s: %d clients monitored, not monitoring new ones (SYN flood?)",
+                    dpid,
+                    MAX_CLIENTS_PER_SWITCH,
+                )
+            return []
+        switch.refusing = False
+        return self._start_monitoring(dpid, switch, client, packet.tp_dst, now)
+
+    @_locked
+    def handle_flow_stats(self, reply: FlowStatsReply, now: Instant) -> list[AnyCommand]:
+        """Rates of every monitored client in ``reply``; block the ones flooding.
+
+        Entries of other kinds are skipped (the reply may answer of_core's poll of
+        every flow). A monitor flow we do not know (lost state) is adopted.
+        """
+        dpid = reply.dpid
+        switch = self._switch(dpid)
+        settings = self.settings
+        min_elapsed = min(1.0, settings.poll_interval_s / 2)
+        monitor_kind = Kind.MONITOR
+        fresh: list[tuple[Client, Monitored, Rate]] = []
+        for entry in reply.entries:
+            if (entry.cookie >> cookies.KIND_SHIFT) & 0xFF != monitor_kind or (
+                cookies.owner_of(entry.cookie) is not cookies.Owner.RATE_LIMITER
+            ):
+                continue
+            found = self._client_of_entry(switch, entry.cookie, entry.match)
+            if found is None:
+                found = self._adopt(dpid, switch, entry.match, now)
+                if found is None:
+                    continue
+            client, monitored = found
+            monitored.last_seen = now.mono
+            rate = monitored.tracker.update(
+                CounterSample(entry.packet_count, entry.byte_count, entry.duration, now.mono),
+                min_elapsed,
+            )
+            if rate is not None:
+                fresh.append((client, monitored, rate))
+        commands: list[AnyCommand] = []
+        for client, monitored, rate in fresh:
+            commands += self._evaluate(dpid, switch, client, monitored, rate=rate, now=now)
+        if settings.per_ip_aggregate:
+            commands += self._evaluate_aggregates(dpid, switch, fresh, now)
+        return commands
+
+    @_locked
+    def handle_flow_removed(self, removed: FlowRemoved, now: Instant) -> list[AnyCommand]:
+        """A monitor idled out (forget the client) or a block expired (unblock)."""
+        decoded = cookies.decode(removed.cookie)
+        if decoded is None or decoded.kind not in (Kind.MONITOR, Kind.BLOCK):
+            return []
+        if removed.reason is FlowRemovedReason.DELETE:
+            return []  # ours (state already updated) or the reconnect cleanup
+        found = flows.client_from_match(removed.match)
+        switch = self._switches.get(removed.dpid)
+        if found is None or switch is None:
+            return []
+        client, _ = found
+        age = removed.duration_sec + removed.duration_nsec / 1e9
+        if decoded.kind is Kind.MONITOR:
+            return self._monitor_removed(removed.dpid, switch, client, age, now)
+        return self._block_removed(removed, switch, client, age, now)
+
+    def _monitor_removed(
+        self, dpid: str, switch: _Switch, client: Client, age: float, now: Instant
+    ) -> list[AnyCommand]:
+        monitored = switch.clients.get(client)
+        if monitored is None or self._is_stale(age, monitored.installed_at, now):
+            return []
+        return self._forget_client(dpid, switch, client, delete_flow=False)
+
+    def _block_removed(
+        self, removed: FlowRemoved, switch: _Switch, client: Client, age: float, now: Instant
+    ) -> list[AnyCommand]:
+        block = switch.blocks.get(client)
+        installed = switch.block_installed.get(client)
+        if block is None or (installed is not None and self._is_stale(age, installed, now)):
+            return []
+        commands = self._end_block(block, UnblockReason.EXPIRED, now, removed.reason.value)
+        # A block has one drop flow per XMPP port; the others go now, not in a moment.
+        return [*commands, DeleteFlows(removed.dpid, flows.delete_block(client))]
+
+    # --- timers -----------------------------------------------------------------
+
+    @_locked
+    def poll_requests(self, now: Instant) -> list[RequestFlowStats]:
+        """One cookie-filtered flow-stats request per connected switch that is due.
+
+        A switch without monitored clients is not polled (nothing to measure).
+        """
+        cookie, mask = flows.monitor_poll_selector()
+        requests = []
+        interval = self.settings.poll_interval_s
+        for dpid, switch in self._switches.items():
+            if not switch.up or not switch.clients:
+                continue
+            # A 5 % early margin keeps a timer that fires slightly early from
+            # skipping a whole interval.
+            if switch.last_poll is not None and now.mono - switch.last_poll < interval * 0.95:
+                continue
+            switch.last_poll = now.mono
+            requests.append(RequestFlowStats(dpid, cookie, mask, table_id=0))
+        return requests
+
+    @_locked
+    def tick(self, now: Instant) -> list[AnyCommand]:
+        """End blocks whose expiry passed unnoticed; forget clients no poll reports.
+
+        Normally a FLOW_REMOVED ends a block and an idle-timeout FLOW_REMOVED ends a
+        monitor; this catches the ones lost while a switch was away.
+        """
+        commands: list[AnyCommand] = []
+        forget_after = self.settings.monitor_idle_timeout_s + 3 * self.settings.poll_interval_s
+        for dpid, switch in self._switches.items():
+            for block in list(switch.blocks.values()):
+                if block.remaining(now.wall) < -EXPIRY_GRACE_S:
+                    commands += self._end_block(block, UnblockReason.EXPIRED, now, "timer")
+                    if switch.up:
+                        commands.append(
+                            DeleteFlows(dpid, flows.delete_block(Client(block.ip, block.port)))
+                        )
+            if not switch.up:
+                continue
+            stale = [c for c, m in switch.clients.items() if now.mono - m.last_seen > forget_after]
+            for client in stale:
+                commands += self._forget_client(dpid, switch, client, delete_flow=True)
+        return commands
+
+    # --- switch lifecycle -----------------------------------------------------------
+
+    @_locked
+    def restore(self, dpid: str, now: Instant) -> list[AnyCommand]:
+        """Everything to install on a switch that (re)connected or enabled us.
+
+        The dispatcher deleted every flow of ours first. Order: delete all meters
+        (so none is left from before), capture flows, each known client's meter and
+        monitor (fresh flows: their rates restart), each active block with its
+        REMAINING time; blocks that expired meanwhile end here.
+        """
+        switch = self._switch(dpid)
+        switch.up = True
+        switch.last_poll = None
+        commands: list[AnyCommand] = []
+        metered = self._meters_in_use(switch)
+        if metered:
+            commands.append(ModifyMeter(dpid, "delete", OFPM_ALL))
+            switch.meter_ids = _MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
+        commands += [
+            InstallFlow(dpid, flow) for flow in flows.capture_flows(self.settings.xmpp_ports)
+        ]
+        for client, monitored in switch.clients.items():
+            monitored.installed_at = now.mono
+            monitored.last_seen = now.mono
+            monitored.tracker = RateTracker()
+            monitored.meter_id = None
+            if metered:
+                commands += self._attach_meter(dpid, switch, monitored)
+            commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
+        for target, block in list(switch.blocks.items()):
+            if block.remaining(now.wall) < 1:
+                commands += self._end_block(block, UnblockReason.EXPIRED, now, "expired while away")
+                continue
+            commands += self._install_block(dpid, switch, target, block, now)
+        return commands
+
+    @_locked
+    def switch_down(self, dpid: str) -> None:
+        """The connection is gone: keep clients and blocks, forget meter support.
+
+        Meter support is asked again at the next handshake (the switch may have
+        been replaced by another one with the same dpid).
+        """
+        switch = self._switches.get(dpid)
+        if switch is not None:
+            switch.up = False
+            switch.meter_support = None
+            switch.meter_ids = None
+            switch.last_poll = None
+
+    @_locked
+    def stop(self, dpid: str, now: Instant) -> None:
+        """We were disabled on ``dpid`` (the dispatcher deletes our flows): forget it."""
+        switch = self._switches.get(dpid)
+        if switch is None:
+            return
+        for block in list(switch.blocks.values()):
+            self._end_block(block, UnblockReason.STOPPED, now, "module disabled on the switch")
+        del self._switches[dpid]
+
+    @_locked
+    def set_meter_support(self, dpid: str, support: MeterSupport, now: Instant) -> list[AnyCommand]:
+        """The switch's meter features arrived; in meter mode, put meters in place."""
+        switch = self._switch(dpid)
+        switch.meter_support = support
+        if self.settings.mode is not Mode.METER:
+            return []
+        if not support.usable:
+            log.warning(
+                "dpid %s: meter mode asked but %s: falling back to block", dpid, support.why_not()
+            )
+            return []
+        return self._remeter_switch(dpid, switch, now)
+
+    # --- REST ---------------------------------------------------------------------
+
+    @_locked
+    def block(
+        self,
+        dpid: str,
+        ip: str,
+        port: int | None,
+        *,
+        duration: int | None,
+        reason: str,
+        now: Instant,
+    ) -> tuple[BlockRecord, list[AnyCommand]]:
+        """Block a client (``port``) or a whole address (``port`` None) by hand.
+
+        Blocking again replaces the block (new expiry). Raises UnknownSwitchError,
+        InvalidRequestError, WhitelistedError; changes nothing when it raises.
+        """
+        switch = self._known_switch(dpid)
+        try:
+            target = Client.of(ip, port)
+        except ValueError as error:
+            raise InvalidRequestError(str(error)) from None
+        if duration is None:
+            duration = self.settings.block_duration_s
+        if (
+            isinstance(duration, bool)
+            or not isinstance(duration, int)
+            or not (1 <= duration <= flows.MAX_TIMEOUT)
+        ):
+            raise InvalidRequestError(
+                f"duration: must be an integer in 1..{flows.MAX_TIMEOUT} seconds, got {duration!r}"
+            )
+        if not isinstance(reason, str) or len(reason) > 200:
+            raise InvalidRequestError("reason: must be a string of at most 200 characters")
+        if self.settings.is_whitelisted(target.ip):
+            raise WhitelistedError(f"{target.ip} is whitelisted and is never blocked")
+        monitored = switch.clients.get(target)
+        server_ports = (
+            (monitored.server_port,) if monitored is not None else self.settings.xmpp_ports
+        )
+        record = BlockRecord(
+            dpid=dpid,
+            ip=target.ip,
+            port=target.port,
+            server_ports=tuple(server_ports),
+            since=now.wall,
+            expires=now.wall + duration,
+            reason=reason or "manual",
+            manual=True,
+            packets_per_min=_ppm(monitored),
+            payload_bytes_per_min=None,
+        )
+        return record, self._start_block(dpid, switch, target, record, now=now)
+
+    @_locked
+    def unblock(self, dpid: str, ip: str, port: int | None, now: Instant) -> list[AnyCommand]:
+        """Lift a block by hand. Raises UnknownSwitchError, InvalidRequestError, NotBlockedError."""
+        switch = self._known_switch(dpid)
+        try:
+            target = Client.of(ip, port)
+        except ValueError as error:
+            raise InvalidRequestError(str(error)) from None
+        block = switch.blocks.get(target)
+        if block is None:
+            raise NotBlockedError(f"{target} is not blocked on switch {dpid}")
+        commands = self._end_block(block, UnblockReason.MANUAL, now, "unblocked over REST")
+        if switch.up:
+            commands.append(DeleteFlows(dpid, flows.delete_block(target)))
+        return commands
+
+    @_locked
+    def update_settings(
+        self, patch: dict[str, Any], now: Instant
+    ) -> tuple[SettingsUpdate, list[AnyCommand]]:
+        """Validate and apply a settings patch; return what to send to the switches.
+
+        Raises :class:`~.settings_model.SettingsError` (nothing changes then).
+        """
+        update = apply_patch(self.settings, patch)
+        old = self.settings
+        self.settings = update.settings
+        if self.store is not None and update.changed:
+            self.store.save_settings(update.settings.to_json())
+        effects = update.effects
+        commands: list[AnyCommand] = []
+        for dpid, switch in self._switches.items():
+            if effects.whitelist_changed:
+                commands += self._apply_whitelist(dpid, switch, now)
+            if not switch.up:
+                continue
+            if effects.reinstall_capture:
+                commands += self._reinstall_capture(dpid, switch)
+            if effects.remeter:
+                if old.mode is Mode.METER:
+                    commands += self._unmeter_switch(dpid, switch)
+                if update.settings.mode is Mode.METER and self._meters_usable(switch):
+                    commands += self._remeter_switch(dpid, switch, now)
+            elif effects.modify_meters and self._meters_usable(switch):
+                commands += [
+                    self._meter_mod(dpid, "modify", m.meter_id)
+                    for m in switch.clients.values()
+                    if m.meter_id is not None
+                ]
+        return update, commands
+
+    # --- snapshots ------------------------------------------------------------------
+
+    @_locked
+    def known_switches(self) -> list[str]:
+        """Every dpid with state, sorted."""
+        return sorted(self._switches)
+
+    @_locked
+    def monitored(self, dpid: str | None = None) -> list[dict[str, Any]]:
+        """Monitored clients with their last rates (REST, dashboard, metrics)."""
+        result = []
+        for switch_id, switch in self._selected(dpid):
+            for client, m in switch.clients.items():
+                rate = m.tracker.rate
+                last = m.tracker.last
+                result.append(
+                    {
+                        "dpid": switch_id,
+                        "ip": client.ip,
+                        "port": client.port,
+                        "server_port": m.server_port,
+                        "since": m.since,
+                        "whitelisted": m.whitelisted,
+                        "meter_id": m.meter_id,
+                        "over_threshold": m.flagged,
+                        "packets_per_s": None if rate is None else rate.packets_per_s,
+                        "packets_per_min": None if rate is None else rate.packets_per_min,
+                        "bytes_per_s": None if rate is None else rate.bytes_per_s,
+                        "payload_bytes_per_min": None
+                        if rate is None
+                        else rate.payload_bytes_per_min(header_bytes(client.ip_version)),
+                        "packet_count": None if last is None else last.packet_count,
+                        "byte_count": None if last is None else last.byte_count,
+                    }
+                )
+        return result
+
+    @_locked
+    def blocked(self, dpid: str | None = None) -> list[dict[str, Any]]:
+        """Active blocks with since, expires and reason."""
+        return [
+            block.to_json()
+            for _, switch in self._selected(dpid)
+            for block in sorted(switch.blocks.values(), key=lambda b: b.since)
+        ]
+
+    @_locked
+    def history(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Newest-last block/unblock/flag events (bounded)."""
+        events = list(self._history)
+        if limit is not None:
+            events = events[-limit:] if limit > 0 else []
+        return [event.to_json() for event in events]
+
+    @_locked
+    def status(self) -> dict[str, Any]:
+        """Per switch: connection, effective mode (and why it differs), counts."""
+        switches = {}
+        for dpid, switch in sorted(self._switches.items()):
+            mode, note = self._effective_mode(switch)
+            switches[dpid] = {
+                "connected": switch.up,
+                "mode": mode.value,
+                "mode_note": note,
+                "monitored": len(switch.clients),
+                "blocked": len(switch.blocks),
+                "meter_support": None
+                if switch.meter_support is None
+                else {
+                    "max_meter": switch.meter_support.max_meter,
+                    "band_drop": switch.meter_support.band_drop,
+                    "pps": switch.meter_support.pps,
+                },
+            }
+        return {
+            "mode": self.settings.mode.value,
+            "switches": switches,
+            "blocks_total": dict(self.blocks_total),
+            "unblocks_total": dict(self.unblocks_total),
+            "flags_total": self.flags_total,
+            "meter_fallbacks": self.meter_fallbacks,
+        }
+
+    # --- internals: clients -----------------------------------------------------------
+
+    def _capture_client(self, packet_in: DecodedPacketIn) -> Client | None:
+        """The client of a capture packet-in, or None when it is not one to monitor."""
+        decoded = cookies.decode(packet_in.cookie)
+        if decoded is None or decoded.kind is not Kind.CAPTURE:
+            return None
+        packet = packet_in.packet
+        if (
+            packet.ip_src is None
+            or packet.ip_proto != flows.IP_PROTO_TCP
+            or packet.tp_src is None
+            or packet.tp_dst not in self.settings.xmpp_ports
+            or packet.has_tcp_flag(TCP_RST)  # a reset connection needs no monitor
+        ):
+            return None
+        try:
+            return Client.of(packet.ip_src, packet.tp_src)
+        except ValueError:
+            return None
+
+    def _switch(self, dpid: str) -> _Switch:
+        switch = self._switches.get(dpid)
+        if switch is None:
+            switch = self._switches[dpid] = _Switch()
+        return switch
+
+    def _known_switch(self, dpid: str) -> _Switch:
+        switch = self._switches.get(dpid)
+        if switch is None:
+            raise UnknownSwitchError(f"switch {dpid!r} is not known to the rate limiter")
+        return switch
+
+    def _selected(self, dpid: str | None) -> list[tuple[str, _Switch]]:
+        if dpid is None:
+            return sorted(self._switches.items())
+        return [(dpid, self._known_switch(dpid))]
+
+    def _client_of_entry(
+        self, switch: _Switch, cookie: int, match: Any
+    ) -> tuple[Client, Monitored] | None:
+        """Fast path: the cookie id names the client; the match confirms it."""
+        ident = cookie & cookies.MAX_ID
+        client: Client | None = None
+        ip = match.get("nw_src")
+        if ip is not None:
+            client = Client(ip, match.get("tp_src"))
+            if client.cookie_id != ident:
+                return None
+        else:
+            found = flows.client_from_match(match)
+            client = None if found is None else found[0]
+        if client is None:
+            return None
+        monitored = switch.clients.get(client)
+        if monitored is None or match.get("tp_dst") != monitored.server_port:
+            return None
+        return client, monitored
+
+    def _adopt(
+        self, dpid: str, switch: _Switch, match: Any, now: Instant
+    ) -> tuple[Client, Monitored] | None:
+        found = flows.client_from_match(match)
+        if found is None or found[0].port is None:
+            return None
+        client, server_port = found
+        if client in switch.clients or self._block_covering(switch, client) is not None:
+            return None
+        if len(switch.clients) >= MAX_CLIENTS_PER_SWITCH:
+            return None
+        monitored = Monitored(client, server_port, now, self.settings.is_whitelisted(client.ip))
+        switch.clients[client] = monitored
+        log.info("dpid %s: adopted monitor flow of %s found on the switch", dpid, client)
+        return client, monitored
+
+    def _start_monitoring(
+        self, dpid: str, switch: _Switch, client: Client, server_port: int, now: Instant
+    ) -> list[AnyCommand]:
+        monitored = Monitored(client, server_port, now, self.settings.is_whitelisted(client.ip))
+        switch.clients[client] = monitored
+        commands: list[AnyCommand] = []
+        if self._meters_in_use(switch):
+            commands += self._attach_meter(dpid, switch, monitored)
+        commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
+        return commands
+
+    def _monitor_flow(self, client: Client, monitored: Monitored) -> dict[str, Any]:
+        return flows.monitor_flow(
+            client,
+            monitored.server_port,
+            idle_timeout=self.settings.monitor_idle_timeout_s,
+            meter_id=monitored.meter_id,
+        )
+
+    def _forget_client(
+        self, dpid: str, switch: _Switch, client: Client, *, delete_flow: bool
+    ) -> list[AnyCommand]:
+        monitored = switch.clients.pop(client, None)
+        if monitored is None:
+            return []
+        commands: list[AnyCommand] = []
+        if delete_flow and switch.up:
+            commands.append(DeleteFlows(dpid, flows.delete_monitor(client, monitored.server_port)))
+        commands += self._detach_meter(dpid, switch, monitored)
+        return commands
+
+    @staticmethod
+    def _is_stale(age: float, installed_at: float, now: Instant) -> bool:
+        return age > (now.mono - installed_at) + STALE_SLACK_S
+
+    # --- internals: policy ----------------------------------------------------------
+
+    def _is_flood(self, rate_ppm: float, payload_bpm: float, threshold_ppm: int) -> bool:
+        payload_threshold = self.settings.payload_threshold_bpm
+        return rate_ppm > threshold_ppm and (
+            payload_threshold == 0 or payload_bpm > payload_threshold
+        )
+
+    def _evaluate(
+        self,
+        dpid: str,
+        switch: _Switch,
+        client: Client,
+        monitored: Monitored,
+        *,
+        rate: Rate,
+        now: Instant,
+    ) -> list[AnyCommand]:
+        payload = rate.payload_bytes_per_min(header_bytes(client.ip_version))
+        if not self._is_flood(rate.packets_per_min, payload, self.settings.threshold_ppm):
+            monitored.flagged = False
+            return []
+        reason = (
+            f"{rate.packets_per_min:.0f} packets/min > {self.settings.threshold_ppm}, "
+            f"{payload:.0f} payload bytes/min"
+        )
+        enforce = not monitored.whitelisted and self.settings.mode is not Mode.MONITOR
+        if monitored.meter_id is not None:
+            enforce = False  # its meter polices it in the switch
+        if not enforce:
+            if not monitored.flagged:
+                monitored.flagged = True
+                self.flags_total += 1
+                why = (
+                    "whitelisted"
+                    if monitored.whitelisted
+                    else "metered"
+                    if monitored.meter_id is not None
+                    else "monitor-only mode"
+                )
+                self._record(
+                    HistoryEvent(
+                        at=now.wall,
+                        kind=EventKind.FLAG,
+                        dpid=dpid,
+                        ip=client.ip,
+                        port=client.port,
+                        reason=f"{reason} ({why})",
+                        packets_per_min=rate.packets_per_min,
+                        payload_bytes_per_min=payload,
+                        packet_count=_last_packets(monitored),
+                        byte_count=_last_bytes(monitored),
+                    )
+                )
+            return []
+        duration = self.settings.block_duration_s
+        record = BlockRecord(
+            dpid=dpid,
+            ip=client.ip,
+            port=client.port,
+            server_ports=(monitored.server_port,),
+            since=now.wall,
+            expires=now.wall + duration,
+            reason=reason,
+            manual=False,
+            packets_per_min=rate.packets_per_min,
+            payload_bytes_per_min=payload,
+        )
+        return self._start_block(dpid, switch, client, record, now=now, monitored=monitored)
+
+    def _evaluate_aggregates(
+        self,
+        dpid: str,
+        switch: _Switch,
+        fresh: Iterable[tuple[Client, Monitored, Rate]],
+        now: Instant,
+    ) -> list[AnyCommand]:
+        """Sum the fresh rates of each address's connections; block the address if over."""
+        per_ip: dict[str, list[float]] = {}
+        for client, monitored, rate in fresh:
+            if monitored.whitelisted or client not in switch.clients:
+                continue  # whitelisted, or blocked by itself a moment ago
+            sums = per_ip.setdefault(client.ip, [0.0, 0.0, 0])
+            sums[0] += rate.packets_per_min
+            sums[1] += rate.payload_bytes_per_min(header_bytes(client.ip_version))
+            sums[2] += 1
+        commands: list[AnyCommand] = []
+        threshold = self.settings.aggregate_threshold_ppm
+        for ip, (ppm, payload, count) in per_ip.items():
+            target = Client(ip, None)
+            if target in switch.blocks or not self._is_flood(ppm, payload, threshold):
+                continue
+            reason = (
+                f"address total {ppm:.0f} packets/min over {int(count)} connections "
+                f"> {threshold}, {payload:.0f} payload bytes/min"
+            )
+            if self.settings.mode is Mode.MONITOR:
+                self.flags_total += 1
+                self._record(
+                    HistoryEvent(
+                        now.wall, EventKind.FLAG, dpid, ip, None, reason, False, ppm, payload
+                    )
+                )
+                continue
+            record = BlockRecord(
+                dpid=dpid,
+                ip=ip,
+                port=None,
+                server_ports=self.settings.xmpp_ports,
+                since=now.wall,
+                expires=now.wall + self.settings.block_duration_s,
+                reason=reason,
+                manual=False,
+                packets_per_min=ppm,
+                payload_bytes_per_min=payload,
+            )
+            commands += self._start_block(dpid, switch, target, record, now=now)
+        return commands
+
+    # --- internals: blocks ----------------------------------------------------------
+
+    def _block_covering(self, switch: _Switch, client: Client) -> BlockRecord | None:
+        if not switch.blocks:
+            return None
+        return switch.blocks.get(client) or switch.blocks.get(Client(client.ip, None))
+
+    def _start_block(
+        self,
+        dpid: str,
+        switch: _Switch,
+        target: Client,
+        record: BlockRecord,
+        *,
+        now: Instant,
+        monitored: Monitored | None = None,
+    ) -> list[AnyCommand]:
+        switch.blocks[target] = record
+        self.blocks_total["manual" if record.manual else "auto"] += 1
+        if self.store is not None:
+            self.store.save_block(record)
+        self._record(
+            HistoryEvent(
+                at=now.wall,
+                kind=EventKind.BLOCK,
+                dpid=dpid,
+                ip=target.ip,
+                port=target.port,
+                reason=record.reason,
+                manual=record.manual,
+                packets_per_min=record.packets_per_min,
+                payload_bytes_per_min=record.payload_bytes_per_min,
+                packet_count=_last_packets(monitored),
+                byte_count=_last_bytes(monitored),
+            )
+        )
+        log.info("dpid %s: blocked %s until %.0f: %s", dpid, target, record.expires, record.reason)
+        commands: list[AnyCommand] = []
+        if switch.up:
+            commands += self._install_block(dpid, switch, target, record, now)
+        # The monitor flows the block covers go: they would only count drops.
+        covered = (
+            [target]
+            if target.port is not None
+            else [c for c in switch.clients if c.ip == target.ip]
+        )
+        for client in covered:
+            commands += self._forget_client(dpid, switch, client, delete_flow=True)
+        return commands
+
+    def _install_block(
+        self, dpid: str, switch: _Switch, target: Client, record: BlockRecord, now: Instant
+    ) -> list[AnyCommand]:
+        remaining = min(flows.MAX_TIMEOUT, max(1, math.ceil(record.remaining(now.wall))))
+        switch.block_installed[target] = now.mono
+        switch.block_healed[target] = now.mono
+        return [
+            InstallFlow(dpid, flow)
+            for flow in flows.block_flows(target, record.server_ports, remaining)
+        ]
+
+    def _heal_block(
+        self, dpid: str, switch: _Switch, block: BlockRecord, now: Instant
+    ) -> list[AnyCommand]:
+        target = Client(block.ip, block.port)
+        if now.mono - switch.block_healed.get(target, -math.inf) < REINSTALL_GAP_S:
+            return []
+        if block.remaining(now.wall) < 1:
+            return []  # about to expire; the timer or FLOW_REMOVED ends it
+        log.info("dpid %s: drop flow of blocked %s missing on the switch; re-adding", dpid, target)
+        return self._install_block(dpid, switch, target, block, now)
+
+    def _end_block(
+        self, block: BlockRecord, reason: UnblockReason, now: Instant, detail: str
+    ) -> list[AnyCommand]:
+        target = Client(block.ip, block.port)
+        switch = self._switches.get(block.dpid)
+        if switch is not None:
+            switch.blocks.pop(target, None)
+            switch.block_installed.pop(target, None)
+            switch.block_healed.pop(target, None)
+        self.unblocks_total[reason.value] += 1
+        if self.store is not None:
+            self.store.delete_block(block.dpid, block.ip, block.port)
+        self._record(
+            HistoryEvent(
+                at=now.wall,
+                kind=EventKind.UNBLOCK,
+                dpid=block.dpid,
+                ip=block.ip,
+                port=block.port,
+                reason=f"{reason.value}: {detail}",
+                manual=reason is UnblockReason.MANUAL,
+            )
+        )
+        log.info("dpid %s: unblocked %s (%s: %s)", block.dpid, target, reason.value, detail)
+        return []
+
+    def _apply_whitelist(self, dpid: str, switch: _Switch, now: Instant) -> list[AnyCommand]:
+        settings = self.settings
+        for client, monitored in switch.clients.items():
+            monitored.whitelisted = settings.is_whitelisted(client.ip)
+        commands: list[AnyCommand] = []
+        for target, block in list(switch.blocks.items()):
+            if settings.is_whitelisted(block.ip):
+                commands += self._end_block(block, UnblockReason.WHITELISTED, now, "whitelisted")
+                if switch.up:
+                    commands.append(DeleteFlows(dpid, flows.delete_block(target)))
+        return commands
+
+    def _reinstall_capture(self, dpid: str, switch: _Switch) -> list[AnyCommand]:
+        commands: list[AnyCommand] = [DeleteFlows(dpid, flows.delete_capture())]
+        commands += [InstallFlow(dpid, f) for f in flows.capture_flows(self.settings.xmpp_ports)]
+        ports = set(self.settings.xmpp_ports)
+        gone = [c for c, m in switch.clients.items() if m.server_port not in ports]
+        for client in gone:
+            commands += self._forget_client(dpid, switch, client, delete_flow=True)
+        return commands
+
+    # --- internals: meters ----------------------------------------------------------
+
+    def _meters_usable(self, switch: _Switch) -> bool:
+        return switch.meter_support is not None and switch.meter_support.usable
+
+    def _meters_in_use(self, switch: _Switch) -> bool:
+        return self.settings.mode is Mode.METER and self._meters_usable(switch)
+
+    def _effective_mode(self, switch: _Switch) -> tuple[Mode, str]:
+        mode = self.settings.mode
+        if mode is not Mode.METER:
+            return mode, ""
+        if switch.meter_support is None:
+            return Mode.BLOCK, "meter mode: switch has not reported meter support (yet); blocking"
+        if not switch.meter_support.usable:
+            return Mode.BLOCK, f"meter mode: {switch.meter_support.why_not()}; blocking"
+        return Mode.METER, ""
+
+    def _meter_mod(self, dpid: str, command: str, meter_id: int) -> ModifyMeter:
+        return ModifyMeter(
+            dpid,
+            command,
+            meter_id,
+            rate_pps=self.settings.meter_rate_pps,
+            burst=self.settings.meter_burst_packets,
+        )
+
+    def _attach_meter(self, dpid: str, switch: _Switch, monitored: Monitored) -> list[AnyCommand]:
+        if switch.meter_ids is None:
+            switch.meter_ids = _MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
+        meter_id = switch.meter_ids.take()
+        if meter_id is None:
+            self.meter_fallbacks += 1
+            return []  # no meter left: this client is policed by blocking
+        monitored.meter_id = meter_id
+        return [self._meter_mod(dpid, "add", meter_id)]
+
+    def _detach_meter(self, dpid: str, switch: _Switch, monitored: Monitored) -> list[AnyCommand]:
+        if monitored.meter_id is None:
+            return []
+        meter_id, monitored.meter_id = monitored.meter_id, None
+        if switch.meter_ids is not None:
+            switch.meter_ids.give_back(meter_id)
+        if not switch.up:
+            return []
+        return [ModifyMeter(dpid, "delete", meter_id)]
+
+    def _remeter_switch(self, dpid: str, switch: _Switch, now: Instant) -> list[AnyCommand]:
+        """Delete every meter, then give each client a meter and re-add its monitor.
+
+        Re-adding a flow with the same match and priority replaces it in place (no
+        FLOW_REMOVED); its counters restart, which the rate tracker sees as a reset.
+        """
+        commands: list[AnyCommand] = [ModifyMeter(dpid, "delete", OFPM_ALL)]
+        switch.meter_ids = _MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
+        for client, monitored in switch.clients.items():
+            monitored.meter_id = None
+            commands += self._attach_meter(dpid, switch, monitored)
+            monitored.installed_at = now.mono
+            commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
+        return commands
+
+    def _unmeter_switch(self, dpid: str, switch: _Switch) -> list[AnyCommand]:
+        """Re-add monitors without meters first: deleting a meter deletes its flows."""
+        commands: list[AnyCommand] = []
+        had_meters = False
+        for client, monitored in switch.clients.items():
+            if monitored.meter_id is None:
+                continue
+            had_meters = True
+            monitored.meter_id = None
+            commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
+        switch.meter_ids = None
+        if had_meters or self._meters_usable(switch):
+            commands.append(ModifyMeter(dpid, "delete", OFPM_ALL))
+        return commands
+
+    def _record(self, event: HistoryEvent) -> None:
+        self._history.append(event)
+        if self.store is not None:
+            self.store.append_history(event)
+
+
+def _ppm(monitored: Monitored | None) -> float | None:
+    if monitored is None or monitored.tracker.rate is None:
+        return None
+    return monitored.tracker.rate.packets_per_min
+
+
+def _last_packets(monitored: Monitored | None) -> int | None:
+    last = None if monitored is None else monitored.tracker.last
+    return None if last is None else last.packet_count
+
+
+def _last_bytes(monitored: Monitored | None) -> int | None:
+    last = None if monitored is None else monitored.tracker.last
+    return None if last is None else last.byte_count
