@@ -1,0 +1,168 @@
+"""SQLite persistence: blocks survive a restart with their remaining time; history bounded."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from test_rate_limiter_helpers import DPID, at, packet_in
+
+from napps.xmpp_ofc.rate_limiter.limiter import RateLimiter
+from napps.xmpp_ofc.rate_limiter.records import BlockRecord, EventKind, HistoryEvent
+from napps.xmpp_ofc.rate_limiter.settings_model import LimiterSettings
+from napps.xmpp_ofc.rate_limiter.store import SCHEMA_VERSION, SqliteStore, default_path
+from xmpp_ofc.commands import InstallFlow
+
+
+def record(ip: str = "10.0.0.7", port: int | None = 40001, expires: float = 100.0) -> BlockRecord:
+    return BlockRecord(
+        dpid=DPID,
+        ip=ip,
+        port=port,
+        server_ports=(5222, 5269),
+        since=10.0,
+        expires=expires,
+        reason="test",
+        manual=port is None,
+        packets_per_min=600.0,
+    )
+
+
+def test_default_path_is_under_the_kytos_var_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIRTUAL_ENV", "/opt/venv")
+    assert default_path() == Path("/opt/venv/var/lib/kytos/xmpp_ofc/rate_limiter.sqlite")
+
+
+def test_blocks_settings_and_history_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "rl.sqlite"
+    store = SqliteStore(path)
+    store.save_block(record())
+    store.save_block(record(port=None))
+    store.save_settings({"threshold_ppm": 50})
+    store.append_history(HistoryEvent(1.0, EventKind.BLOCK, DPID, "10.0.0.7", 1, "r"))
+    store.close()
+    again = SqliteStore(path)
+    assert sorted(again.load_blocks(), key=lambda b: b.port or 0) == [
+        record(port=None),
+        record(),
+    ]
+    assert again.load_settings() == {"threshold_ppm": 50}
+    assert [e.reason for e in again.load_history(10)] == ["r"]
+    again.delete_block(DPID, "10.0.0.7", None)
+    assert again.load_blocks() == [record()]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_history_is_bounded_oldest_first_out(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "rl.sqlite", history_limit=5)
+    for index in range(12):
+        store.append_history(
+            HistoryEvent(float(index), EventKind.FLAG, DPID, "10.0.0.1", 1, f"{index}")
+        )
+    assert [e.reason for e in store.load_history(100)] == ["7", "8", "9", "10", "11"]
+    assert [e.reason for e in store.load_history(2)] == ["10", "11"]
+
+
+def test_corrupt_file_is_moved_aside_and_a_fresh_store_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "rl.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with caplog.at_level(logging.ERROR):
+        store = SqliteStore(path)
+    assert store.load_blocks() == []
+    store.save_block(record())
+    assert store.load_blocks() == [record()]
+    assert len(list(tmp_path.glob("rl.sqlite.corrupt-*"))) == 1
+    assert "moved to" in caplog.text
+
+
+def test_newer_schema_is_not_overwritten_silently(tmp_path: Path) -> None:
+    path = tmp_path / "rl.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    SqliteStore(path)
+    assert list(tmp_path.glob("rl.sqlite.corrupt-*"))  # kept for the operator
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "rl.sqlite", history_limit=10_000)
+
+    def write(worker: int) -> None:
+        for index in range(50):
+            store.save_block(record(ip=f"10.{worker}.0.{index + 1}"))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(store.load_blocks()) == 200
+
+
+def test_write_errors_are_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SqliteStore(tmp_path / "rl.sqlite")
+    store.close()
+    with caplog.at_level(logging.ERROR):
+        store.save_block(record())  # closed connection: an sqlite3 error
+    assert "saving a block failed" in caplog.text
+    assert store.load_blocks() == []
+
+
+# --- limiter + store: a controller restart ---------------------------------------------
+
+
+def test_restart_restores_blocks_with_remaining_time_and_settings(tmp_path: Path) -> None:
+    path = tmp_path / "rl.sqlite"
+    first = RateLimiter(LimiterSettings(), SqliteStore(path))
+    first.restore(DPID, at(0))
+    first.update_settings({"block_duration_s": 300, "threshold_ppm": 50}, at(0))
+    first.block(DPID, "10.0.0.7", 40001, duration=60, reason="flood", now=at(10))
+    first.block(DPID, "10.0.0.8", None, duration=None, reason="abuse", now=at(10))
+    first.block(DPID, "10.0.0.9", None, duration=5, reason="short", now=at(10))
+
+    # The controller restarts 20 s later (the third block has expired by then).
+    second = RateLimiter(store=SqliteStore(path))
+    second.load_persisted(at(30))
+    assert second.settings.threshold_ppm == 50 and second.settings.block_duration_s == 300
+    assert {(b["ip"], b["port"]) for b in second.blocked()} == {
+        ("10.0.0.7", 40001),
+        ("10.0.0.8", None),
+    }
+    assert "expired while controller down" in second.history()[-1]["reason"]
+    commands = second.restore(DPID, at(30))
+    timeouts = {
+        (c.flow["match"]["nw_src"], c.flow["match"].get("tp_src")): c.flow["hard_timeout"]
+        for c in commands
+        if isinstance(c, InstallFlow) and c.flow["priority"] == 300
+    }
+    assert timeouts == {("10.0.0.7", 40001): 40, ("10.0.0.8", None): 280}
+    # The restored block still keeps the client out of monitoring.
+    assert second.handle_packet_in(packet_in("10.0.0.7", 40001), at(31))[0].flow["priority"] == 300
+
+
+def test_blocks_ended_before_restart_stay_ended(tmp_path: Path) -> None:
+    path = tmp_path / "rl.sqlite"
+    first = RateLimiter(store=SqliteStore(path))
+    first.restore(DPID, at(0))
+    first.block(DPID, "10.0.0.7", 40001, duration=60, reason="flood", now=at(10))
+    first.unblock(DPID, "10.0.0.7", 40001, at(11))
+    second = RateLimiter(store=SqliteStore(path))
+    second.load_persisted(at(12))
+    assert second.blocked() == []
+    assert [e["kind"] for e in second.history()] == ["block", "unblock"]
+
+
+def test_invalid_stored_settings_fall_back_to_defaults(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "rl.sqlite")
+    store.save_settings({"threshold_ppm": -1})
+    limiter = RateLimiter(store=store)
+    limiter.load_persisted(at(0))
+    assert limiter.settings == LimiterSettings()
