@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 STAMP := $(VENV)/.xmpp_ofc-installed
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format system-deps venv clean
+.PHONY: run test lint format system-deps venv clean lab
 
 venv: $(STAMP)
 
@@ -22,6 +22,10 @@ $(STAMP): setup.py pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/xmpp-ofc-controller $(ARGS)
+
+# The XMPP lab (docs/lab.md): make lab ARGS="up" | ARGS="status" | ARGS="load --duration 30" | ARGS="down"
+lab: $(STAMP) system-deps
+	$(BIN)/python -m xmpp_ofc.lab $(ARGS)
 
 system-deps:
 	@scripts/ensure-system-deps.sh test

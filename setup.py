@@ -35,6 +35,8 @@ setup(
     install_requires=[
         "kytos==2021.1",
         "python-openflow==2021.1",
+        # The lab's XMPP load (python -m xmpp_ofc.lab load) and the end-to-end tests.
+        "slixmpp==1.17.0",
     ],
     extras_require={
         "test": [

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install (as root) or name (otherwise) the Debian packages a make target needs.
-#   venv: what `python3 -m venv` needs;  test: Open vSwitch and ethtool too.
+#   venv: what `python3 -m venv` needs;  test: Open vSwitch, ethtool and prosody (the lab's
+#   XMPP server) too.
 set -euo pipefail
 what=${1:-test}
 python=${PYTHON:-python3}
@@ -16,6 +17,7 @@ if [ "$what" = test ]; then
   command -v ovs-vswitchd >/dev/null 2>&1 || missing+=(openvswitch-switch)
   command -v ethtool >/dev/null 2>&1 || missing+=(ethtool)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v prosody >/dev/null 2>&1 || missing+=(prosody)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

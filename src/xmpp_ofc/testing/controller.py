@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,17 @@ class ControllerProcess:
             str(self.api_port),
         ]
 
-    def start(self, timeout: float = 30.0) -> ControllerProcess:
-        """Start the controller and wait until REST and OpenFlow answer."""
+    def start(
+        self,
+        timeout: float = 30.0,
+        on_spawn: Callable[[subprocess.Popen], object] | None = None,
+    ) -> ControllerProcess:
+        """Start the controller and wait until REST and OpenFlow answer.
+
+        ``on_spawn`` gets the child right after it was created, before the
+        wait: the lab records its PID there, so a crash during the wait
+        cannot leave an unrecorded controller behind.
+        """
         self.base_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
         env.pop("VIRTUAL_ENV", None)  # --base-dir decides Kytos' base directory
@@ -87,6 +97,8 @@ class ControllerProcess:
                 env=env,
                 start_new_session=True,
             )
+        if on_spawn is not None:
+            on_spawn(self.process)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
