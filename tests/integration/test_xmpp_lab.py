@@ -1,0 +1,244 @@
+"""The XMPP lab end to end: ``up``, ``status``, ``load``, ``down`` as a user runs them.
+
+Real OVS, real prosody from Debian in its own namespace, real slixmpp clients
+in three user hosts and one spammer host, our controller in the root
+namespace.  Every command runs as a subprocess (``python -m xmpp_ofc.lab``),
+so what is tested is the command line, and a crash can be simulated with
+SIGKILL.  After ``down`` nothing may be left: no namespace with the tag, no
+recorded process, no state directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from xmpp_ofc.lab import netns, state
+from xmpp_ofc.lab.xmpp_lab import LabDescription
+from xmpp_ofc.testing.controller import free_port
+
+pytestmark = pytest.mark.ovs
+
+CLIENTS = 3
+USERS_PER_CLIENT = 5
+SPAMMERS = 1
+
+
+def lab_command(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m xmpp_ofc.lab <args>`` and wait (bounded)."""
+    return subprocess.run(
+        [sys.executable, "-m", "xmpp_ofc.lab", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_nothing_left(tag: str, recorded: list[state.RecordedProcess]) -> None:
+    assert state.namespaces_of(tag) == []
+    assert not state.tag_dir(tag).exists()
+    assert [process for process in recorded if process.alive()] == []
+    assert tag not in state.known_tags()
+
+
+def prosody_process(tag: str) -> state.RecordedProcess:
+    (prosody,) = [p for p in state.LabState.load(tag).processes if "prosody" in p.what]
+    return prosody
+
+
+@pytest.fixture(scope="module")
+def xmpp_lab():
+    """A lab that is up for the whole module; ``down`` at the end must leave nothing."""
+    tag = state.new_tag()
+    of_port, api_port = free_port(), free_port()
+    result = lab_command(
+        "up", "--tag", tag,
+        "--clients", str(CLIENTS), "--users", str(USERS_PER_CLIENT),
+        "--spammers", str(SPAMMERS),
+        "--of-port", str(of_port), "--api-port", str(api_port),
+    )  # fmt: skip
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        description = LabDescription.load(tag)
+        assert description is not None
+        yield description, result.stdout
+    finally:
+        recorded = state.LabState.load(tag).processes
+        down = lab_command("down", "--tag", tag)
+        if down.returncode != 0:
+            state.cleanup(tag)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert_nothing_left(tag, recorded)
+
+
+def test_up_builds_and_prints_the_lab(xmpp_lab):
+    description, output = xmpp_lab
+    assert description.complete
+    server = description.server
+    assert server.ip == "10.77.0.10"
+    assert [host.name for host in description.clients("user")] == ["c1", "c2", "c3"]
+    assert [host.name for host in description.clients("spammer")] == ["x1"]
+    assert all(len(host.accounts) == USERS_PER_CLIENT for host in description.clients("user"))
+    # What it prints says where things are.
+    for needle in ("prosody on 10.77.0.10:5222", description.api_url, "c3", "10.77.0.101"):
+        assert needle in output
+    # The controller's REST API answers on the machine's own loopback.
+    with urllib.request.urlopen(f"{description.api_url}kytos/core/status/", timeout=5) as reply:
+        assert reply.status == 200
+
+
+def test_prosody_runs_alone_in_the_server_namespace_on_one_port(xmpp_lab):
+    description, _ = xmpp_lab
+    prosody = prosody_process(description.tag)
+    assert prosody.alive()
+    assert prosody.pid in netns.pids(description.server.namespace)
+    listening = netns.run_in(description.server.namespace, ["ss", "-Hltn"]).stdout.split("\n")
+    addresses = sorted(line.split()[3] for line in listening if line.strip())
+    assert addresses == ["10.77.0.10:5222"]  # c2s only, on the server's address; no s2s
+    config = (state.tag_dir(description.tag) / "prosody" / "prosody.cfg.lua").read_text()
+    (enabled,) = [line for line in config.splitlines() if line.startswith("modules_enabled")]
+    assert "posix" in enabled
+    assert "limits" not in enabled  # mod_limits would shape the flood itself
+
+
+def test_load_delivers_messages_and_measures_the_spammer(xmpp_lab, tmp_path):
+    description, _ = xmpp_lab
+    summary_path = tmp_path / "summary.json"
+    result = lab_command(
+        "load", "--tag", description.tag,
+        "--duration", "6", "--rate", "60", "--spam-rate", "3000",
+        "--json", str(summary_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(summary_path.read_text())
+
+    accounts = CLIENTS * USERS_PER_CLIENT + SPAMMERS
+    assert (summary["accounts"], summary["connected_at_start"]) == (accounts, accounts)
+    assert summary["failures"] == 0
+    # Well-behaved users: 15 users at 1/s for 6 s; every message arrives, each with a TTD.
+    assert summary["sent"]["user"] >= 30
+    assert summary["delivered"]["user"] == summary["sent"]["user"]
+    ttd = summary["ttd_ms"]["user"]
+    assert ttd["n"] == summary["delivered"]["user"]
+    assert 0 < ttd["p50"] <= ttd["p90"] <= ttd["p99"] <= ttd["max"]
+    # The spammer host sends far more than any user host (50/s against 5 x 1/s).
+    hosts = summary["hosts"]
+    spammer_sent = hosts["x1"]["sent"]
+    assert hosts["x1"]["role"] == "spam"
+    assert all(spammer_sent > 4 * hosts[name]["sent"] for name in ("c1", "c2", "c3"))
+    assert summary["sent"]["spam"] == spammer_sent
+    # Per-window progress lines and the totals were printed while it ran.
+    assert "[   0-  10 s] connected   16" in result.stdout
+    assert "load summary: users logged in 16/16" in result.stdout
+    # The workers are gone and no longer recorded.
+    assert not [p for p in state.LabState.load(description.tag).processes if "load" in p.what]
+
+
+def test_status_shows_flows_per_table_and_the_rate_limiter(xmpp_lab):
+    description, _ = xmpp_lab
+    result = lab_command("status", "--tag", description.tag)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout
+    assert "controller connection: connected" in output
+    assert "table 0:" in output
+    assert "actions=" in output
+    assert "monitored clients:" in output
+    assert "blocked clients:" in output
+    for what in ("ovsdb-server", "ovs-vswitchd", "prosody", "controller"):
+        assert any(what in line and "running" in line for line in output.splitlines()), what
+
+
+def test_up_refuses_a_second_lab_with_the_same_tag(xmpp_lab):
+    description, _ = xmpp_lab
+    result = lab_command("up", "--tag", description.tag, "--no-controller")
+    assert result.returncode == 1
+    assert "already up" in result.stderr
+    assert prosody_process(description.tag).alive()  # the running lab is untouched
+
+
+def test_up_after_a_crash_mid_way_and_down_leave_nothing():
+    """SIGKILL ``up`` while the controller starts; ``up`` again recovers, ``down`` cleans."""
+    tag = state.new_tag()
+    ports = ["--of-port", str(free_port()), "--api-port", str(free_port())]
+    builder = subprocess.Popen(
+        [sys.executable, "-m", "xmpp_ofc.lab", "up", "--tag", tag, "--clients", "1", *ports],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        for line in builder.stdout:
+            if "starting the controller" in line or time.monotonic() > deadline:
+                break
+        time.sleep(0.5)  # the controller child exists and is recorded
+        os.kill(builder.pid, signal.SIGKILL)
+        builder.wait(10)
+        orphans = state.LabState.load(tag).processes
+        assert any("controller" in p.what for p in orphans)
+        assert all(p.alive() for p in orphans)
+        assert state.namespaces_of(tag)
+
+        again = lab_command("up", "--tag", tag, "--clients", "1", *ports)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "removing leftovers" in again.stdout
+        assert not [p for p in orphans if p.alive()]
+        assert prosody_process(tag).alive()
+
+        recorded = state.LabState.load(tag).processes
+        down = lab_command("down", "--tag", tag)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert_nothing_left(tag, recorded)
+        assert lab_command("down", "--tag", tag).stdout.strip().endswith("nothing to remove")
+    finally:
+        if builder.poll() is None:
+            builder.kill()
+            builder.wait(5)
+        if state.tag_dir(tag).exists() or state.namespaces_of(tag):
+            state.cleanup(tag)
+
+
+def test_ctrl_c_during_load_stops_the_workers(xmpp_lab):
+    description, _ = xmpp_lab
+    load = subprocess.Popen(
+        [sys.executable, "-m", "xmpp_ofc.lab", "load", "--tag", description.tag,
+         "--duration", "60", "--json", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        for line in load.stdout:
+            if "sending for" in line or time.monotonic() > deadline:
+                break
+        workers = [p for p in state.LabState.load(description.tag).processes if "load" in p.what]
+        assert len(workers) == CLIENTS + SPAMMERS
+        load.send_signal(signal.SIGINT)
+        output, _ = load.communicate(timeout=30)
+        assert load.returncode == 130
+        assert "load summary (interrupted)" in output
+        assert not [p for p in workers if p.alive()]
+        assert not [p for p in state.LabState.load(description.tag).processes if "load" in p.what]
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait(5)
+
+
+def test_state_lives_under_the_tag_directory(xmpp_lab):
+    description, _ = xmpp_lab
+    directory = state.tag_dir(description.tag)
+    assert Path(description.server_log).is_relative_to(directory)
+    assert Path(description.controller_log).is_relative_to(directory)
+    assert Path(description.switch_rundir).is_relative_to(directory)
