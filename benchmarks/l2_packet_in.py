@@ -1,0 +1,382 @@
+"""Packet-in -> FlowMod latency and throughput: our controller side by side with Faucet.
+
+One command runs everything, on loopback, in this order:
+
+1. the *reflector* (``ofgen.py reflector``: one FlowMod per packet-in, no logic), to
+   show the load generator's own ceiling on this machine;
+2. our controller (``xmpp-ofc-controller`` via ControllerProcess: Kytos, of_core,
+   flow_manager, dispatcher, l2_switch), and optionally once more under py-spy;
+3. Faucet from PyPI in ``.bench-venv-faucet`` (created on first use).
+
+Each gets the same N emulated switches (``ofgen.LoadGenerator``).  After the
+pipeline is installed, one host per port is learned; then every packet-in
+carries a fresh source MAC and an already learned destination, so ours answers
+with FlowMod + PacketOut and Faucet with its learning FlowMods.  Latency: one
+packet-in outstanding, time to the answering FlowMod.  Throughput: every switch
+keeps ``--window`` packet-ins outstanding for ``--seconds``.
+
+    .venv/bin/python benchmarks/l2_packet_in.py [--switches 4 --window 32 --seconds 10]
+        [--latency-samples 2000] [--profile] [--skip-faucet] [--keep]
+
+Every wait is bounded; every child process is stopped by PID at the end, also
+on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import faucet_runner
+import ofgen
+import pyspy_summary
+
+from xmpp_ofc import cookies, pipeline
+from xmpp_ofc.cookies import Kind, Owner
+from xmpp_ofc.testing.controller import ControllerProcess, free_port
+
+_FORWARDING_COOKIE, _FORWARDING_MASK = cookies.select_kind(Owner.L2_SWITCH, Kind.FORWARDING)
+
+#: Our pipeline: frames reach the controller through l2_switch's table-miss flow
+#: (table 1, priority 0), which the switch reports as OFPR_NO_MATCH; l2_switch
+#: answers a known destination with a forwarding FlowMod, then a PacketOut.
+OURS_PROFILE = ofgen.Profile(
+    name="ours",
+    packet_in_table=pipeline.TABLE_FORWARDING,
+    packet_in_cookie=cookies.encode(Owner.L2_SWITCH, Kind.TABLE_MISS),
+    packet_in_reason=ofgen.OFPR_NO_MATCH,
+    vlan_vid=None,
+    reply_table=pipeline.TABLE_FORWARDING,
+    reply_cookie=_FORWARDING_COOKIE,
+    reply_cookie_mask=_FORWARDING_MASK,
+    completed_by="packet_out",
+)
+
+
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+@dataclass
+class Figures:
+    """The measured figures of one controller."""
+
+    name: str
+    latency: ofgen.PhaseResult
+    throughput: ofgen.PhaseResult
+
+    @staticmethod
+    def percentile(values: list[float], fraction: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+    def row(self) -> dict[str, float]:
+        lat, tput = self.latency.latencies, self.throughput.latencies
+        return {
+            "p50": statistics.median(lat) if lat else 0.0,
+            "p99": self.percentile(lat, 0.99),
+            "rate": self.throughput.rate,
+            "load_p50": statistics.median(tput) if tput else 0.0,
+            "load_p99": self.percentile(tput, 0.99),
+        }
+
+
+class Children:
+    """Every child process we start, stopped by PID however the run ends."""
+
+    def __init__(self) -> None:
+        self._stoppers: list[tuple[str, Callable[[], object]]] = []
+
+    def add(self, name: str, stop: Callable[[], object]) -> None:
+        self._stoppers.append((name, stop))
+
+    def stop_all(self) -> None:
+        while self._stoppers:
+            name, stop = self._stoppers.pop()
+            try:
+                stop()
+            except Exception as error:  # keep stopping the others
+                say(f"stopping {name} failed: {error!r}")
+
+
+def stop_popen(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+async def measure(
+    name: str, port: int, profile: ofgen.Profile, args: argparse.Namespace
+) -> Figures:
+    """Connect the switches, learn the hosts, then the two measured phases."""
+    generator = ofgen.LoadGenerator(
+        "127.0.0.1", port, profile, dpids=dpids(args), ports=ports(args), progress=say
+    )
+    try:
+        say(f"{name}: connecting {args.switches} switches, waiting for the pipeline")
+        await generator.connect(timeout=args.timeout * 4)
+        await generator.prelearn(timeout=args.timeout * 2)
+        say(f"{name}: latency, {args.latency_samples} packet-ins one at a time")
+        latency = await generator.latency(args.latency_samples, timeout=args.timeout)
+        say(
+            f"{name}: throughput, {args.switches} switches x {args.window} outstanding, "
+            f"{args.seconds} s"
+        )
+        throughput = await generator.throughput(
+            args.window, args.seconds, warmup=args.warmup, timeout=args.timeout
+        )
+    finally:
+        generator.close()
+    figures = Figures(name, latency, throughput)
+    row = figures.row()
+    say(
+        f"{name}: p50 {row['p50'] * 1e6:.0f} µs, p99 {row['p99'] * 1e6:.0f} µs, "
+        f"{row['rate']:.0f} packet-ins/s (generator used {throughput.generator_cpu:.0%} of a core"
+        f"; lost {throughput.lost}, without FlowMod {throughput.without_flow_mod})"
+    )
+    return figures
+
+
+async def profile_ours(port: int, pid: int, out: Path, args: argparse.Namespace) -> str:
+    """A throughput run with py-spy sampling the controller's GIL holder."""
+    generator = ofgen.LoadGenerator(
+        "127.0.0.1", port, OURS_PROFILE, dpids=dpids(args, offset=0x100), ports=ports(args)
+    )
+    spy = None
+    try:
+        await generator.connect(timeout=args.timeout * 4)
+        await generator.prelearn(timeout=args.timeout * 2)
+        duration = int(args.seconds)
+        spy = subprocess.Popen(
+            [
+                str(faucet_runner.venv_tool("py-spy")),
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(duration),
+                "--rate",
+                "200",
+                "--gil",
+                "--full-filenames",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        result = await generator.throughput(args.window, duration, warmup=0.5, timeout=args.timeout)
+        say(f"ours under py-spy: {result.rate:.0f} packet-ins/s")
+        await asyncio.get_running_loop().run_in_executor(None, spy.wait, duration + 30)
+    finally:
+        generator.close()
+        if spy is not None:
+            stop_popen(spy)
+    if not out.exists():
+        stderr = spy.stderr.read().decode(errors="replace") if spy and spy.stderr else ""
+        return f"py-spy wrote no profile: {stderr[-500:]}"
+    return pyspy_summary.render(pyspy_summary.summarise(pyspy_summary.load(out)))
+
+
+def dpids(args: argparse.Namespace, offset: int = 0) -> list[int]:
+    return [offset + index + 1 for index in range(args.switches)]
+
+
+def ports(args: argparse.Namespace) -> list[int]:
+    return list(range(1, args.ports + 1))
+
+
+def table(rows: list[Figures], reference: str = "faucet") -> str:
+    """Markdown table; the ratio column compares each row with Faucet."""
+    base = next((figures.row() for figures in rows if figures.name == reference), None)
+    lines = [
+        "| controller | p50 latency | p99 latency | packet-ins/s | p50 under load | "
+        "p99 under load | throughput vs Faucet | p50 latency vs Faucet |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for figures in rows:
+        row = figures.row()
+        ratio_rate = f"{row['rate'] / base['rate']:.2f}x" if base and base["rate"] else "-"
+        ratio_p50 = f"{row['p50'] / base['p50']:.2f}x" if base and base["p50"] else "-"
+        lines.append(
+            f"| {figures.name} | {row['p50'] * 1e6:.0f} µs | {row['p99'] * 1e6:.0f} µs | "
+            f"{row['rate']:.0f} | {row['load_p50'] * 1e3:.1f} ms | "
+            f"{row['load_p99'] * 1e3:.1f} ms | "
+            f"{ratio_rate} | {ratio_p50} |"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, children: Children, workdir: Path) -> int:
+    results: list[Figures] = []
+    failures: list[str] = []
+    profile_text = ""
+
+    def attempt(name: str, phase: Callable[[], Awaitable[Figures]]) -> Figures | None:
+        """Run one controller's measurement; a silent controller does not stop the others."""
+        try:
+            figures = asyncio.run(phase())
+        except (ofgen.ControllerSilent, TimeoutError, OSError) as error:
+            failures.append(f"{name}: {error}")
+            say(f"{name} FAILED: {error}")
+            return None
+        results.append(figures)
+        return figures
+
+    if not args.skip_faucet or args.profile:
+        faucet_runner.ensure_venv(progress=say)
+
+    if not args.skip_reflector:
+        port = free_port()
+        say(f"reflector (generator ceiling) on port {port}")
+        reflector = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("ofgen.py")),
+                "reflector",
+                "--port",
+                str(port),
+            ],
+            start_new_session=True,
+        )
+        children.add("reflector", lambda: stop_popen(reflector))
+        wait_listening(port, args.timeout)
+        attempt("reflector", lambda: measure("reflector", port, ofgen.REFLECTOR_PROFILE, args))
+        stop_popen(reflector)
+
+    controller = ControllerProcess(workdir / "ours")
+    say(f"ours: starting the controller (log {controller.log_path})")
+    children.add("controller", controller.stop)
+    controller.start(timeout=60)
+    try:
+        ours = attempt("ours", lambda: measure("ours", controller.of_port, OURS_PROFILE, args))
+        if args.profile and ours is not None:
+            say("ours: one more throughput run under py-spy (figures above are without it)")
+            profile_text = asyncio.run(
+                profile_ours(
+                    controller.of_port, controller.process.pid, workdir / "ours.pyspy", args
+                )
+            )
+    finally:
+        controller.stop()
+
+    if not args.skip_faucet:
+        faucet = faucet_runner.FaucetProcess(workdir / "faucet", dpids(args), ports(args))
+        children.add("faucet", faucet.stop)
+        say(f"faucet {faucet_runner.FAUCET_VERSION}: starting (log {faucet.log_path})")
+        faucet.start(timeout=60)
+        try:
+            attempt(
+                "faucet",
+                lambda: measure("faucet", faucet.of_port, faucet_runner.FAUCET_PROFILE, args),
+            )
+        finally:
+            faucet.stop()
+
+    report(args, results, failures, profile_text)
+    return 1 if failures else 0
+
+
+def report(
+    args: argparse.Namespace, results: list[Figures], failures: list[str], profile_text: str
+) -> None:
+    """The summary printed at the end: setup, machine, table, notes, profile."""
+    print()
+    print(
+        f"{args.switches} switches x {args.ports} ports, latency: {args.latency_samples} "
+        f"packet-ins one at a time; throughput: {args.window} outstanding per switch, "
+        f"{args.seconds:g} s after {args.warmup:g} s warm-up"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.platform()}"
+    )
+    print()
+    print(table(results))
+    for figures in results:
+        if figures.throughput.lost or figures.throughput.without_flow_mod:
+            print(
+                f"note: {figures.name}: {figures.throughput.lost} packet-ins unanswered, "
+                f"{figures.throughput.without_flow_mod} answered without a FlowMod"
+            )
+    for failure in failures:
+        print(f"FAILED {failure}")
+    if profile_text:
+        print()
+        print("profile of ours during the throughput phase (py-spy --gil):")
+        print(profile_text)
+
+
+def wait_listening(port: int, timeout: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--switches", type=int, default=4)
+    parser.add_argument("--ports", type=int, default=4, help="ports per switch (>= 2)")
+    parser.add_argument("--window", type=int, default=32, help="outstanding per switch")
+    parser.add_argument("--seconds", type=float, default=10.0, help="throughput phase")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--latency-samples", type=int, default=2000)
+    parser.add_argument("--timeout", type=float, default=5.0, help="per reply / step")
+    parser.add_argument("--profile", action="store_true", help="py-spy our controller")
+    parser.add_argument("--skip-faucet", action="store_true")
+    parser.add_argument("--skip-reflector", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep logs and profile")
+    args = parser.parse_args()
+    if args.ports < 2 or args.switches < 1 or args.window < 1:
+        parser.error("need --ports >= 2, --switches >= 1, --window >= 1")
+
+    workdir = Path(tempfile.mkdtemp(prefix="xmpp_ofc-l2bench-"))
+    children = Children()
+    # SIGTERM behaves like Ctrl-C: unwind, stop the children, exit.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return run(args, children, workdir)
+    except ofgen.ControllerSilent as error:
+        say(f"FAILED: {error}")
+        return 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    finally:
+        children.stop_all()
+        if args.keep:
+            say(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
