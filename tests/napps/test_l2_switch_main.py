@@ -8,6 +8,7 @@ packet-outs on the msg_out buffer.
 from __future__ import annotations
 
 import importlib
+import re
 
 import pytest
 from kytos.core import KytosEvent
@@ -275,3 +276,30 @@ def test_settings_come_from_the_environment_and_are_validated(monkeypatch):
         monkeypatch.delenv("XMPP_OFC_L2_SWITCH_IDLE_TIMEOUT")
         monkeypatch.delenv("XMPP_OFC_L2_SWITCH_HARD_TIMEOUT")
         importlib.reload(settings)
+
+
+@pytest.mark.parametrize(
+    ("kind", "handler"),
+    [
+        (Control.RESTORE, "on_restore"),
+        (Control.STOP, "on_stop"),
+        (MessageType.SWITCH_DOWN, "on_stop"),
+        (MessageType.PACKET_IN, "on_packet_in"),
+        (MessageType.PORT_STATUS, "on_port_status"),
+        (MessageType.FLOW_STATS, None),
+    ],
+)
+def test_each_routed_event_reaches_one_handler_once(napp, kind, handler):
+    name = module_event_name("l2_switch", kind)
+    matched = [
+        method.__name__
+        for pattern, methods in napp._listeners.items()
+        for method in methods
+        if re.match(pattern + "$", name)
+    ]
+    assert matched == ([handler] if handler else [])
+    assert not any(
+        re.match(pattern + "$", module_event_name("rate_limiter", kind))
+        for pattern in napp._listeners
+        if pattern.startswith("xmpp_ofc")
+    )
