@@ -136,6 +136,12 @@ def test_load_delivers_messages_and_measures_the_spammer(xmpp_lab, tmp_path):
     assert hosts["x1"]["role"] == "spam"
     assert all(spammer_sent > 4 * hosts[name]["sent"] for name in ("c1", "c2", "c3"))
     assert summary["sent"]["spam"] == spammer_sent
+    # It all went through our controller's pipeline: no OVS NORMAL flow anywhere, and
+    # table 0's flows (the dispatcher's miss flow never expires) counted the traffic.
+    assert description.forwarding == "controller"
+    flows = description.switch().dump_flows()
+    assert not [flow for flow in flows if "NORMAL" in flow.actions]
+    assert sum(flow.n_packets for flow in flows if flow.table == 0) > summary["sent"]["user"]
     # Per-window progress lines and the totals were printed while it ran.
     assert "[   0-  10 s] connected   16" in result.stdout
     assert "load summary: users logged in 16/16" in result.stdout
@@ -200,6 +206,37 @@ def test_up_after_a_crash_mid_way_and_down_leave_nothing():
         assert down.returncode == 0, down.stdout + down.stderr
         assert_nothing_left(tag, recorded)
         assert lab_command("down", "--tag", tag).stdout.strip().endswith("nothing to remove")
+    finally:
+        if builder.poll() is None:
+            builder.kill()
+            builder.wait(5)
+        if state.tag_dir(tag).exists() or state.namespaces_of(tag):
+            state.cleanup(tag)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_up_removes_what_it_built(sig):
+    tag = state.new_tag()
+    builder = subprocess.Popen(
+        [sys.executable, "-m", "xmpp_ofc.lab", "up", "--tag", tag, "--clients", "1",
+         "--of-port", str(free_port()), "--api-port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        for line in builder.stdout:
+            if "starting the controller" in line or time.monotonic() > deadline:
+                break
+        time.sleep(0.5)  # the controller child exists and is recorded
+        recorded = state.LabState.load(tag).processes
+        assert {"prosody", "controller"} <= {p.what.split()[-1] for p in recorded}
+        builder.send_signal(sig)
+        output, _ = builder.communicate(timeout=60)
+        assert builder.returncode == 130, output
+        assert "removing what was built" in output
+        assert_nothing_left(tag, recorded)
     finally:
         if builder.poll() is None:
             builder.kill()

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
     handler = {
         "up": cmd_up,
         "status": cmd_status,
@@ -110,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, TimeoutError, RuntimeError, netns.CommandError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def say(text: str) -> None:

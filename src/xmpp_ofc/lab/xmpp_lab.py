@@ -53,8 +53,7 @@ DESCRIPTION_FILE = "lab.json"
 # below every flow of ours but above the table-miss flows, so XMPP works even
 # without an L2 NApp while the rate limiter's flows (priority 150-300) still apply.
 FORWARDING_MODES = ("controller", "normal")
-# Until the l2_switch NApp forwards, the controller alone moves no packet between hosts.
-DEFAULT_FORWARDING = "normal"
+DEFAULT_FORWARDING = "controller"
 NORMAL_FLOWS = ("table=0,priority=1,actions=NORMAL", "table=1,priority=1,actions=NORMAL")
 
 
