@@ -682,7 +682,7 @@ def format_totals(summary: dict[str, Any]) -> str:
         f"  TTD ms (user messages) p50 {_ms(ttd['p50'])}  p90 {_ms(ttd['p90'])}"
         f"  p99 {_ms(ttd['p99'])}  max {_ms(ttd['max'])}  n {ttd['n']}",
     ]
-    for host, numbers in sorted(summary["hosts"].items()):
+    for host, numbers in summary["hosts"].items():  # in lab order: c1, c2, ..., c10, x1
         lines.append(
             f"  {host:6s} {numbers['role']:4s} sent {numbers['sent']:8d}"
             f"  delivered {numbers['delivered_from']:8d}  failures {numbers['failures']}"
