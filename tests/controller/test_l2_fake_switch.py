@@ -93,6 +93,19 @@ def packet_in(
     )
 
 
+def wait_until(condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return result
+
+
+def unrouted(controller, dpid: str) -> dict[str, int]:
+    """Packet-ins of ``dpid`` the dispatcher routed to no module, by reason."""
+    _, body = controller.get(f"{DISPATCHER}/switches/{dpid}")
+    return body["unrouted"].get("packet_in", {})
+
+
 def output_ports(received) -> list[int]:
     return [int(action.port) for action in received.message.actions]
 
@@ -182,6 +195,8 @@ def test_disable_over_rest_deletes_l2_flows_and_stops_answering_enable_restores(
 
     ignored = arp_request(MAC_A)
     switch.send(packet_in(ignored, 1))
+    # REST can overtake the switch's bytes: enable only once the dispatcher dropped it.
+    assert wait_until(lambda: unrouted(controller, dpid).get("module_disabled") == 1)
     status, body = controller.patch(path, {"enabled": True})
     assert status == 200 and body["enabled"] is True
     command, miss = flow_mod(wait_for_flow_mods(switch, 2, since)[1])
