@@ -76,7 +76,8 @@ def ensure_venv(progress=print, timeout: float = 900.0) -> None:
 
 def faucet_yaml(dpids: list[int], ports: list[int]) -> str:
     """One VLAN, every port an untagged member; learning never skips a packet-in."""
-    # max_hosts 0 = no limit (default 256): every packet-in brings a new host
+    # max_hosts 0 = no limit (defaults: 256 per VLAN, 255 per port): every packet-in
+    # brings a new host, and past a limit Faucet answers with a ban flow instead
     lines = ["vlans:", "  bench:", f"    vid: {VLAN_VID}", "    max_hosts: 0", "dps:"]
     for dpid in dpids:
         lines += [
@@ -87,7 +88,7 @@ def faucet_yaml(dpids: list[int], ports: list[int]) -> str:
             "    ignore_learn_ins: 0",
             "    interfaces:",
         ]
-        lines += [f"      {port}: {{native_vlan: bench}}" for port in ports]
+        lines += [f"      {port}: {{native_vlan: bench, max_hosts: 0}}" for port in ports]
     return "\n".join(lines) + "\n"
 
 

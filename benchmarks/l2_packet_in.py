@@ -36,8 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -74,26 +74,33 @@ def say(text: str) -> None:
 
 @dataclass
 class Figures:
-    """The measured figures of one controller."""
+    """The measured rounds of one controller; the table shows their medians."""
 
     name: str
-    latency: ofgen.PhaseResult
-    throughput: ofgen.PhaseResult
+    rounds: list[tuple[ofgen.PhaseResult, ofgen.PhaseResult]] = field(default_factory=list)
 
     @staticmethod
     def percentile(values: list[float], fraction: float) -> float:
         ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
-    def row(self) -> dict[str, float]:
-        lat, tput = self.latency.latencies, self.throughput.latencies
+    @classmethod
+    def round_row(cls, latency: ofgen.PhaseResult, load: ofgen.PhaseResult) -> dict[str, float]:
         return {
-            "p50": statistics.median(lat) if lat else 0.0,
-            "p99": self.percentile(lat, 0.99),
-            "rate": self.throughput.rate,
-            "load_p50": statistics.median(tput) if tput else 0.0,
-            "load_p99": self.percentile(tput, 0.99),
+            "p50": cls.percentile(latency.latencies, 0.5),
+            "p99": cls.percentile(latency.latencies, 0.99),
+            "rate": load.rate,
+            "load_p50": cls.percentile(load.latencies, 0.5),
+            "load_p99": cls.percentile(load.latencies, 0.99),
         }
+
+    def row(self) -> dict[str, float]:
+        """Median over the rounds of each figure (other load on the box comes and goes)."""
+        rows = [self.round_row(*pair) for pair in self.rounds]
+        return {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+
+    def rates(self) -> str:
+        return ", ".join(f"{load.rate:.0f}" for _, load in self.rounds)
 
 
 class Children:
@@ -125,36 +132,75 @@ def stop_popen(process: subprocess.Popen, timeout: float = 10.0) -> None:
         process.wait(5)
 
 
-async def measure(
-    name: str, port: int, profile: ofgen.Profile, args: argparse.Namespace
-) -> Figures:
-    """Connect the switches, learn the hosts, then the two measured phases."""
-    generator = ofgen.LoadGenerator(
-        "127.0.0.1", port, profile, dpids=dpids(args), ports=ports(args), progress=say
+@dataclass
+class Target:
+    """One controller under test: where it listens and what its pipeline looks like."""
+
+    name: str
+    port: int
+    profile: ofgen.Profile
+    once: bool = False  # measured in the first round only (the reflector)
+    generator: ofgen.LoadGenerator | None = None
+
+
+async def connect(target: Target, args: argparse.Namespace) -> None:
+    """Connect the switches, wait for the pipeline, learn one host per port."""
+    target.generator = ofgen.LoadGenerator(
+        "127.0.0.1", target.port, target.profile, dpids=dpids(args), ports=ports(args)
     )
-    try:
-        say(f"{name}: connecting {args.switches} switches, waiting for the pipeline")
-        await generator.connect(timeout=args.timeout * 4)
-        await generator.prelearn(timeout=args.timeout * 2)
-        say(f"{name}: latency, {args.latency_samples} packet-ins one at a time")
-        latency = await generator.latency(args.latency_samples, timeout=args.timeout)
-        say(
-            f"{name}: throughput, {args.switches} switches x {args.window} outstanding, "
-            f"{args.seconds} s"
-        )
-        throughput = await generator.throughput(
-            args.window, args.seconds, warmup=args.warmup, timeout=args.timeout
-        )
-    finally:
-        generator.close()
-    figures = Figures(name, latency, throughput)
-    row = figures.row()
+    say(f"{target.name}: connecting {args.switches} switches, waiting for the pipeline")
+    await target.generator.connect(timeout=args.timeout * 4)
+    await target.generator.prelearn(timeout=args.timeout * 2)
+
+
+async def measure_round(target: Target, args: argparse.Namespace, figures: Figures) -> None:
+    """Latency (one outstanding), then throughput (a window per switch)."""
+    generator = target.generator
+    assert generator is not None
+    latency = await generator.latency(args.latency_samples, timeout=args.timeout)
+    load = await generator.throughput(
+        args.window, args.seconds, warmup=args.warmup, timeout=args.timeout
+    )
+    figures.rounds.append((latency, load))
+    row = Figures.round_row(latency, load)
     say(
-        f"{name}: p50 {row['p50'] * 1e6:.0f} µs, p99 {row['p99'] * 1e6:.0f} µs, "
-        f"{row['rate']:.0f} packet-ins/s (generator used {throughput.generator_cpu:.0%} of a core"
-        f"; lost {throughput.lost}, without FlowMod {throughput.without_flow_mod})"
+        f"{target.name}: p50 {row['p50'] * 1e6:.0f} µs, p99 {row['p99'] * 1e6:.0f} µs "
+        f"(1 outstanding); {row['rate']:.0f} packet-ins/s, p50 {row['load_p50'] * 1e3:.1f} ms "
+        f"under load; generator used {load.generator_cpu:.0%} of a core; lost {load.lost}, "
+        f"without FlowMod {load.without_flow_mod}, unanswered at the end "
+        f"{load.unanswered_at_end}; per second {load.per_second}"
     )
-    return figures
+
+
+async def compare(
+    targets: list[Target], args: argparse.Namespace, failures: list[str]
+) -> list[Figures]:
+    """Every controller in every round, alternating the order, so drift hits all alike."""
+    alive: list[Target] = []
+    for target in targets:
+        try:
+            await connect(target, args)
+            alive.append(target)
+        except (ofgen.ControllerSilent, TimeoutError, OSError) as error:
+            failures.append(f"{target.name}: {error}")
+            say(f"{target.name} FAILED: {error}")
+    results = {target.name: Figures(target.name) for target in alive}
+    try:
+        for number in range(args.rounds):
+            order = alive if number % 2 == 0 else alive[::-1]
+            for target in [t for t in order if not (t.once and number)]:
+                say(f"round {number + 1}/{args.rounds}: {target.name}")
+                try:
+                    await measure_round(target, args, results[target.name])
+                except (ofgen.ControllerSilent, TimeoutError, OSError) as error:
+                    failures.append(f"{target.name}: {error}")
+                    say(f"{target.name} FAILED: {error}")
+                    alive.remove(target)
+    finally:
+        for target in targets:
+            if target.generator is not None:
+                target.generator.close()
+    return [figures for figures in results.values() if figures.rounds]
 
 
 async def profile_ours(port: int, pid: int, out: Path, args: argparse.Namespace) -> str:
@@ -230,72 +276,52 @@ def table(rows: list[Figures], reference: str = "faucet") -> str:
     return "\n".join(lines)
 
 
+def start_reflector(children: Children, args: argparse.Namespace) -> Target:
+    port = free_port()
+    say(f"reflector (generator ceiling): port {port}")
+    reflector = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("ofgen.py")),
+            "reflector",
+            "--port",
+            str(port),
+        ],
+        start_new_session=True,
+    )
+    children.add("reflector", lambda: stop_popen(reflector))
+    wait_listening(port, args.timeout)
+    return Target("reflector", port, ofgen.REFLECTOR_PROFILE, once=True)
+
+
 def run(args: argparse.Namespace, children: Children, workdir: Path) -> int:
-    results: list[Figures] = []
     failures: list[str] = []
-    profile_text = ""
-
-    def attempt(name: str, phase: Callable[[], Awaitable[Figures]]) -> Figures | None:
-        """Run one controller's measurement; a silent controller does not stop the others."""
-        try:
-            figures = asyncio.run(phase())
-        except (ofgen.ControllerSilent, TimeoutError, OSError) as error:
-            failures.append(f"{name}: {error}")
-            say(f"{name} FAILED: {error}")
-            return None
-        results.append(figures)
-        return figures
-
+    targets: list[Target] = []
     if not args.skip_faucet or args.profile:
         faucet_runner.ensure_venv(progress=say)
-
     if not args.skip_reflector:
-        port = free_port()
-        say(f"reflector (generator ceiling) on port {port}")
-        reflector = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).with_name("ofgen.py")),
-                "reflector",
-                "--port",
-                str(port),
-            ],
-            start_new_session=True,
-        )
-        children.add("reflector", lambda: stop_popen(reflector))
-        wait_listening(port, args.timeout)
-        attempt("reflector", lambda: measure("reflector", port, ofgen.REFLECTOR_PROFILE, args))
-        stop_popen(reflector)
+        targets.append(start_reflector(children, args))
 
     controller = ControllerProcess(workdir / "ours")
     say(f"ours: starting the controller (log {controller.log_path})")
     children.add("controller", controller.stop)
     controller.start(timeout=60)
-    try:
-        ours = attempt("ours", lambda: measure("ours", controller.of_port, OURS_PROFILE, args))
-        if args.profile and ours is not None:
-            say("ours: one more throughput run under py-spy (figures above are without it)")
-            profile_text = asyncio.run(
-                profile_ours(
-                    controller.of_port, controller.process.pid, workdir / "ours.pyspy", args
-                )
-            )
-    finally:
-        controller.stop()
+    targets.append(Target("ours", controller.of_port, OURS_PROFILE))
 
     if not args.skip_faucet:
         faucet = faucet_runner.FaucetProcess(workdir / "faucet", dpids(args), ports(args))
         children.add("faucet", faucet.stop)
         say(f"faucet {faucet_runner.FAUCET_VERSION}: starting (log {faucet.log_path})")
         faucet.start(timeout=60)
-        try:
-            attempt(
-                "faucet",
-                lambda: measure("faucet", faucet.of_port, faucet_runner.FAUCET_PROFILE, args),
-            )
-        finally:
-            faucet.stop()
+        targets.append(Target("faucet", faucet.of_port, faucet_runner.FAUCET_PROFILE))
 
+    results = asyncio.run(compare(targets, args, failures))
+    profile_text = ""
+    if args.profile and any(figures.name == "ours" for figures in results):
+        say("ours: one more throughput run under py-spy (the figures above are without it)")
+        profile_text = asyncio.run(
+            profile_ours(controller.of_port, controller.process.pid, workdir / "ours.pyspy", args)
+        )
     report(args, results, failures, profile_text)
     return 1 if failures else 0
 
@@ -308,7 +334,7 @@ def report(
     print(
         f"{args.switches} switches x {args.ports} ports, latency: {args.latency_samples} "
         f"packet-ins one at a time; throughput: {args.window} outstanding per switch, "
-        f"{args.seconds:g} s after {args.warmup:g} s warm-up"
+        f"{args.seconds:g} s after {args.warmup:g} s warm-up; median of {args.rounds} rounds"
     )
     print(
         f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -316,11 +342,16 @@ def report(
     )
     print()
     print(table(results))
+    print()
     for figures in results:
-        if figures.throughput.lost or figures.throughput.without_flow_mod:
+        print(f"{figures.name}: packet-ins/s per round: {figures.rates()}")
+    for figures in results:
+        lost = sum(load.lost + load.unanswered_at_end for _, load in figures.rounds)
+        bare = sum(load.without_flow_mod for _, load in figures.rounds)
+        if lost or bare:
             print(
-                f"note: {figures.name}: {figures.throughput.lost} packet-ins unanswered, "
-                f"{figures.throughput.without_flow_mod} answered without a FlowMod"
+                f"note: {figures.name}: {lost} packet-ins unanswered, "
+                f"{bare} answered without a FlowMod"
             )
     for failure in failures:
         print(f"FAILED {failure}")
@@ -349,6 +380,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="throughput phase")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--latency-samples", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians")
     parser.add_argument("--timeout", type=float, default=5.0, help="per reply / step")
     parser.add_argument("--profile", action="store_true", help="py-spy our controller")
     parser.add_argument("--skip-faucet", action="store_true")

@@ -69,6 +69,7 @@ OFPR_ACTION = 1
 OFP_NO_BUFFER = 0xFFFFFFFF
 OXM_CLASS_BASIC = 0x8000
 OXM_IN_PORT = 0
+OXM_ETH_DST = 3
 OXM_ETH_SRC = 4
 
 HEADER = struct.Struct("!BBHI")
@@ -234,27 +235,31 @@ def flow_mod_fields(raw: bytes) -> tuple[int, int, int]:
     return cookie, raw[24], raw[25]
 
 
-def flow_mod_eth_src_of(raw: bytes) -> bytes | None:
-    """The unmasked eth_src a FlowMod matches on, if any."""
+def flow_mod_match(raw: bytes) -> dict[int, bytes]:
+    """The unmasked OXM fields (field number -> value) a FlowMod matches on."""
+    fields: dict[int, bytes] = {}
     if len(raw) < 52:
-        return None
+        return fields
     match_length = int.from_bytes(raw[50:52], "big")
     offset, end = 52, min(len(raw), 48 + match_length)
     while offset + 4 <= end:
         oxm_class = int.from_bytes(raw[offset : offset + 2], "big")
         field_and_mask, length = raw[offset + 2], raw[offset + 3]
-        if oxm_class == OXM_CLASS_BASIC and field_and_mask == OXM_ETH_SRC << 1 and length == 6:
-            return raw[offset + 4 : offset + 10]
+        if oxm_class == OXM_CLASS_BASIC and not field_and_mask & 1:
+            fields[field_and_mask >> 1] = raw[offset + 4 : offset + 4 + length]
         offset += 4 + length
-    return None
+    return fields
 
 
-def packet_out_src(raw: bytes) -> bytes | None:
-    """The source MAC of the frame a PacketOut carries (None when it has no frame)."""
+def packet_out_frame(raw: bytes) -> tuple[int, bytes, bytes] | None:
+    """(in_port, dst, src) of the frame a PacketOut carries (None when it has none)."""
     if len(raw) < 24:
         return None
     data_at = 24 + int.from_bytes(raw[16:18], "big")
-    return raw[data_at + 6 : data_at + 12] if len(raw) >= data_at + 12 else None
+    if len(raw) < data_at + 12:
+        return None
+    in_port = int.from_bytes(raw[12:16], "big")
+    return in_port, raw[data_at : data_at + 6], raw[data_at + 6 : data_at + 12]
 
 
 def packet_in_src(raw: bytes) -> bytes:
@@ -299,7 +304,10 @@ class EmulatedSwitch(asyncio.Protocol):
         self._xids = itertools.count(1)
         self._templates = {port: PacketInTemplate(profile, port) for port in ports}
         self._source_numbers = itertools.count(1)
-        self._flow_mod_times: collections.deque[float] = collections.deque()
+        #: Ours: (in_port, eth_dst) -> arrival times of forwarding FlowMods that came
+        #: before their PacketOut, and sources whose PacketOut came before the FlowMod.
+        self._flow_mod_times: dict[tuple[int, bytes], collections.deque[float]] = {}
+        self._awaiting_flow_mod: dict[tuple[int, bytes], collections.deque[bytes]] = {}
         #: src MAC -> (send time, waiter future or None)
         self.outstanding: dict[bytes, tuple[float, asyncio.Future | None]] = {}
         self.stats = Stats()
@@ -392,23 +400,52 @@ class EmulatedSwitch(asyncio.Protocol):
             cookie & profile.reply_cookie_mask != profile.reply_cookie
         ):
             return
+        fields = flow_mod_match(raw)
         if profile.completed_by == "packet_out":
-            self._flow_mod_times.append(now)
+            in_port, eth_dst = fields.get(OXM_IN_PORT), fields.get(OXM_ETH_DST)
+            if in_port is not None and eth_dst is not None:
+                self._pair_flow_mod((int.from_bytes(in_port, "big"), eth_dst), now)
             return
-        source = flow_mod_eth_src_of(raw)
+        source = fields.get(OXM_ETH_SRC)
         if source is not None:
             self._complete(source, now, with_flow_mod=True)
 
     def _on_packet_out(self, raw: bytes, now: float) -> None:
+        """Ours: the PacketOut names the packet-in (its frame's source MAC).
+
+        A flood (broadcast destination: the learning packet-ins) completes it; a
+        forwarded frame completes it once the FlowMod for the same in_port and
+        destination is there too, whichever of the two came first (ours sends the
+        PacketOut directly and the FlowMod through flow_manager).  The latency is
+        taken at the FlowMod.
+        """
         if self.profile.completed_by != "packet_out":
             return
-        source = packet_out_src(raw)
-        if source is None or source not in self.outstanding:
+        found = packet_out_frame(raw)
+        if found is None or found[2] not in self.outstanding:
             return
-        if self._flow_mod_times:
-            self._complete(source, self._flow_mod_times.popleft(), with_flow_mod=True)
-        else:  # a flood: the destination was unknown
+        in_port, dst, source = found
+        if dst[0] & 1:
             self._complete(source, now, with_flow_mod=False)
+            return
+        key = (in_port, dst)
+        sent_at = self.outstanding[source][0]
+        times = self._flow_mod_times.get(key)
+        while times and times[0] < sent_at:  # re-sent or replayed flows, not this answer
+            times.popleft()
+        if times:
+            self._complete(source, times.popleft(), with_flow_mod=True)
+        else:
+            self._awaiting_flow_mod.setdefault(key, collections.deque()).append(source)
+
+    def _pair_flow_mod(self, key: tuple[int, bytes], now: float) -> None:
+        waiting = self._awaiting_flow_mod.get(key)
+        while waiting:
+            source = waiting.popleft()
+            if source in self.outstanding:  # not expired meanwhile
+                self._complete(source, now, with_flow_mod=True)
+                return
+        self._flow_mod_times.setdefault(key, collections.deque()).append(now)
 
     def _complete(self, source: bytes, at: float, *, with_flow_mod: bool) -> None:
         entry = self.outstanding.pop(source, None)
@@ -445,6 +482,12 @@ class EmulatedSwitch(asyncio.Protocol):
         self.transport.write(raw)
         return src
 
+    def forget_in_flight(self) -> None:
+        """Start the next phase clean: no outstanding packet-ins, no unpaired FlowMods."""
+        self.outstanding.clear()
+        self._flow_mod_times.clear()
+        self._awaiting_flow_mod.clear()
+
     def expire(self, older_than: float) -> int:
         """Forget packet-ins sent before ``older_than``; count them as lost."""
         stale = [src for src, (sent_at, _) in self.outstanding.items() if sent_at < older_than]
@@ -460,9 +503,14 @@ class EmulatedSwitch(asyncio.Protocol):
 # --- the load driver ---------------------------------------------------------------------
 
 
-def host_mac(switch_index: int, port: int) -> bytes:
-    """The pre-learned host behind ``port``: the destination of the measured traffic."""
-    return bytes([0x0E, switch_index & 0xFF, 0, 0, 0, port & 0xFF])
+#: Pre-learned hosts behind each port: destinations vary, so the FlowMods that
+#: answer the packet-ins of one window rarely share an (in_port, eth_dst) key.
+HOSTS_PER_PORT = 8
+
+
+def host_mac(switch_index: int, port: int, number: int = 0) -> bytes:
+    """A pre-learned host behind ``port``: a destination of the measured traffic."""
+    return bytes([0x0E, switch_index & 0xFF, 0, 0, number & 0xFF, port & 0xFF])
 
 
 @dataclass
@@ -475,6 +523,10 @@ class PhaseResult:
     without_flow_mod: int
     latencies: list[float]
     generator_cpu: float  # fraction of one core the generator used
+    #: Completions in each second of the phase (throughput only): shows drift.
+    per_second: list[int] = field(default_factory=list)
+    #: Packet-ins still unanswered after the bounded drain at the end.
+    unanswered_at_end: int = 0
 
     @property
     def rate(self) -> float:
@@ -546,9 +598,11 @@ class LoadGenerator:
         waiters = []
         for switch in self.switches:
             for port in self.ports:
-                waiter = loop.create_future()
-                switch.send_packet_in(port, BROADCAST, host_mac(switch.index, port), waiter)
-                waiters.append(waiter)
+                for number in range(HOSTS_PER_PORT):
+                    waiter = loop.create_future()
+                    host = host_mac(switch.index, port, number)
+                    switch.send_packet_in(port, BROADCAST, host, waiter)
+                    waiters.append(waiter)
         _, pending = await asyncio.wait(waiters, timeout=timeout)
         if pending:
             raise ControllerSilent(
@@ -558,10 +612,12 @@ class LoadGenerator:
         await asyncio.sleep(0.2)  # let trailing FlowMods (Faucet sends several) drain
 
     def _route(self, switch: EmulatedSwitch, turn: int) -> tuple[int, bytes]:
-        """In-port and known destination for the ``turn``-th packet-in: ports take turns."""
-        in_port = self.ports[turn % len(self.ports)]
-        out_port = self.ports[(turn + 1) % len(self.ports)]
-        return in_port, host_mac(switch.index, out_port)
+        """In-port and known destination (on another port) of the ``turn``-th packet-in."""
+        count = len(self.ports)
+        in_index = turn % count
+        out_index = (in_index + 1 + (turn // count) % (count - 1)) % count
+        number = (turn // (count * (count - 1))) % HOSTS_PER_PORT
+        return self.ports[in_index], host_mac(switch.index, self.ports[out_index], number)
 
     async def latency(self, samples: int, timeout: float = 5.0) -> PhaseResult:
         """One packet-in outstanding at a time, on the first switch."""
@@ -621,7 +677,7 @@ class LoadGenerator:
             for switch in self.switches:
                 switch.recording = True
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            await self._run_expiring(seconds, timeout)
+            per_second = await self._run_expiring(seconds, timeout)
             wall = time.perf_counter() - wall0
             cpu = time.process_time() - cpu0
         finally:
@@ -631,7 +687,7 @@ class LoadGenerator:
         completed = sum(s.stats.completed for s in self.switches)
         if completed == 0:
             raise ControllerSilent(f"{self.profile.name}: no packet-in answered in {seconds} s")
-        await self._drain(timeout)
+        unanswered = await self._drain(timeout)
         return PhaseResult(
             wall,
             completed,
@@ -639,13 +695,25 @@ class LoadGenerator:
             sum(s.stats.completed_without_flow_mod for s in self.switches),
             [latency for s in self.switches for latency in s.stats.latencies],
             cpu / wall,
+            per_second,
+            unanswered,
         )
 
-    async def _run_expiring(self, seconds: float, timeout: float) -> None:
-        """Let the load run, expiring (and so refilling) packet-ins that got no answer."""
+    async def _run_expiring(self, seconds: float, timeout: float) -> list[int]:
+        """Let the load run, expiring (and so refilling) packet-ins that got no answer.
+
+        Returns the completions of each whole second.
+        """
         loop = asyncio.get_running_loop()
-        end = loop.time() + seconds
+        start = loop.time()
+        end = start + seconds
+        per_second: list[int] = []
+        mark = sum(s.stats.completed for s in self.switches)
         while (remaining := end - loop.time()) > 0:
+            if loop.time() - start >= len(per_second) + 1:
+                total = sum(s.stats.completed for s in self.switches)
+                per_second.append(total - mark)
+                mark = total
             await asyncio.sleep(min(0.25, remaining))
             for switch in self.switches:
                 if switch.closed.done():
@@ -654,15 +722,21 @@ class LoadGenerator:
                     )
                 if switch.expire(loop.time() - timeout) and switch.on_completed:
                     switch.on_completed(switch)
+        return per_second
 
-    async def _drain(self, timeout: float) -> None:
-        """Wait (bounded) for the answers still in flight, so phases don't overlap."""
+    async def _drain(self, timeout: float) -> int:
+        """Wait (bounded) for the answers still in flight, so phases don't overlap.
+
+        Returns how many never came.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline and any(s.outstanding for s in self.switches):
             await asyncio.sleep(0.05)
+        unanswered = sum(len(s.outstanding) for s in self.switches)
         for switch in self.switches:
-            switch.outstanding.clear()
+            switch.forget_in_flight()
+        return unanswered
 
     def close(self) -> None:
         for switch in self.switches:
