@@ -31,7 +31,7 @@ from pathlib import Path
 
 from xmpp_ofc.lab import netns, state
 from xmpp_ofc.lab.ovs import FlowEntry, OvsSwitch
-from xmpp_ofc.lab.topology import Topology
+from xmpp_ofc.lab.topology import Host, Topology
 from xmpp_ofc.lab.xmpp_server import Account, ProsodyServer
 from xmpp_ofc.testing.controller import ControllerProcess
 
@@ -68,6 +68,10 @@ class LabHost:
     mac: str
     port: int
     accounts: list[list[str]] = field(default_factory=list)  # [user, password]
+
+    @classmethod
+    def of(cls, host: Host, role: str, accounts: list[list[str]]) -> LabHost:
+        return cls(host.name, role, host.namespace, host.ip, host.mac, host.port, accounts)
 
 
 @dataclass
@@ -243,18 +247,11 @@ def _build(topology: Topology, options: LabOptions, say: Callable[[str], None]) 
         address=server_host.ip,
         domain=options.domain,
     )
-    hosts = [
-        LabHost(
-            SERVER_NAME, "server", server_host.namespace, server_host.ip, server_host.mac,
-            server_host.port,
-        )
-    ]  # fmt: skip
+    hosts = [LabHost.of(server_host, "server", [])]
     for role, host in client_hosts:
         count = options.users_per_client if role == "user" else options.spammers_per_host
         accounts = [[f"{host.name}u{i}", f"{host.name}u{i}-pw"] for i in range(1, count + 1)]
-        hosts.append(
-            LabHost(host.name, role, host.namespace, host.ip, host.mac, host.port, accounts)
-        )
+        hosts.append(LabHost.of(host, role, accounts))
     controller_dir = topology.dir / "controller"
     description = LabDescription(
         tag=options.tag,
