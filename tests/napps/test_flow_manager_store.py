@@ -47,9 +47,22 @@ def test_add_is_kept_per_dpid(store):
 
 
 def test_an_identical_entry_replaces_the_stored_one(store):
+    store.record(DPID, "add", [client("10.0.0.1", 4000, hard_timeout=10)])
+    store.record(DPID, "add", [client("10.0.0.1", 4000, hard_timeout=60)])
+    assert [flow["hard_timeout"] for flow in store.flows(DPID)] == [60]
+
+
+def test_idle_timeout_flows_are_not_kept_and_their_add_replaces_a_kept_one(store):
+    store.record(DPID, "add", [client("10.0.0.1", 4000)])
     store.record(DPID, "add", [client("10.0.0.1", 4000, idle_timeout=10)])
-    store.record(DPID, "add", [client("10.0.0.1", 4000, idle_timeout=60)])
-    assert [flow["idle_timeout"] for flow in store.flows(DPID)] == [60]
+    store.record(DPID, "add", [client("10.0.0.2", 4000, idle_timeout=10)])
+    assert store.flows(DPID) == []
+
+
+def test_idle_timeout_flows_kept_when_asked():
+    store = FlowStore(keep_idle_flows=True)
+    store.record(DPID, "add", [client("10.0.0.1", 4000, idle_timeout=10)])
+    assert [flow["idle_timeout"] for flow in store.flows(DPID)] == [10]
 
 
 def test_different_priority_is_a_different_entry(store):

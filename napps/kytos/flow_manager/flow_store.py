@@ -18,7 +18,11 @@ Rules, following OpenFlow 1.3 semantics rather than upstream's heuristics:
   with an OFPT_ERROR: drops the stored flow with the same table, priority,
   match and cookie, so it is not replayed forever;
 * a flow whose hard timeout has run out is not replayed; one still running is
-  replayed with the time it has left, so a 5-minute block stays 5 minutes.
+  replayed with the time it has left, so a 5-minute block stays 5 minutes;
+* a flow with an idle timeout is not kept (unless ``keep_idle_flows``): it
+  lives only while traffic uses it, so its owner re-installs it on demand
+  (a learned MAC may have moved while the switch was away), and storing
+  every learned flow would rewrite the store file at the learning rate.
 
 Upstream also deleted every switch flow it did not know (consistency check),
 which wiped other NApps' flows; this store never deletes anything on its own.
@@ -114,9 +118,15 @@ class FlowStore:
     :meth:`flush` writes them (the NApp calls it on a timer and at shutdown).
     """
 
-    def __init__(self, path: Path | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        keep_idle_flows: bool = False,
+    ):
         self._path = path
         self._clock = clock
+        self._keep_idle_flows = keep_idle_flows
         self._lock = threading.RLock()
         self._entries: dict[str, dict[str, dict[str, Any]]] = {}
         self._dirty = False
@@ -138,6 +148,9 @@ class FlowStore:
 
     def _apply(self, entries: dict[str, dict[str, Any]], command: str, flow: Mapping[str, Any]):
         if command == "add":
+            if flow.get("idle_timeout") and not self._keep_idle_flows:
+                entries.pop(entry_key(flow), None)  # the ADD replaced it on the switch
+                return
             entries[entry_key(flow)] = {"flow": dict(flow), "installed_at": self._clock()}
             return
         if command in ("delete", "delete_strict"):

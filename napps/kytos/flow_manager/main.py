@@ -254,11 +254,11 @@ def store_path() -> Path | None:
 def open_store(path: Path | None) -> FlowStore:
     """Open the store; a broken file is moved aside (kept for the operator)."""
     try:
-        return FlowStore(path)
+        return FlowStore(path, keep_idle_flows=settings.KEEP_IDLE_TIMEOUT_FLOWS)
     except FlowStoreError as error:
         if path is None:  # only a file can be broken
             raise
         broken = path.with_name(f"{path.name}.broken-{int(time.time())}")
         path.rename(broken)
         log.error("flow_manager: %s; moved it to %s and started empty", error, broken)
-        return FlowStore(path)
+        return FlowStore(path, keep_idle_flows=settings.KEEP_IDLE_TIMEOUT_FLOWS)

@@ -6,6 +6,11 @@ FLOW_MODS_SENT_MAX_SIZE = 10000
 #: Re-send the flows flow_manager installed when a switch (re)connects.
 REPLAY_ON_HANDSHAKE = True
 
+#: Keep (and replay) flows that have an idle timeout.  Off: such flows live
+#: only while traffic uses them and their owner re-installs them on demand
+#: (e.g. learned L2 flows, whose MAC may have moved while the switch was away).
+KEEP_IDLE_TIMEOUT_FLOWS = False
+
 #: Where installed flows are kept across restarts, relative to Kytos' base
 #: directory ($VIRTUAL_ENV).  None or "" keeps them in memory only.
 STORE_FILE = "var/lib/kytos/flow_manager/flows.json"
