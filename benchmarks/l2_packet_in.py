@@ -1,22 +1,25 @@
 """Packet-in -> FlowMod latency and throughput: our controller side by side with Faucet.
 
-One command runs everything, on loopback, in this order:
+One command runs everything on loopback:
 
-1. the *reflector* (``ofgen.py reflector``: one FlowMod per packet-in, no logic), to
-   show the load generator's own ceiling on this machine;
-2. our controller (``xmpp-ofc-controller`` via ControllerProcess: Kytos, of_core,
-   flow_manager, dispatcher, l2_switch), and optionally once more under py-spy;
-3. Faucet from PyPI in ``.bench-venv-faucet`` (created on first use).
+* the *reflector* (``ofgen.py reflector``: one FlowMod per packet-in, no logic),
+  once, to show the load generator's own ceiling on this machine;
+* ``--rounds`` rounds, alternating the order, of our controller
+  (``xmpp-ofc-controller`` via ControllerProcess: Kytos, of_core, flow_manager,
+  dispatcher, l2_switch) and Faucet from PyPI (in ``.bench-venv-faucet``, created
+  on first use), each a fresh process per round; the table shows the medians;
+* with ``--profile``, one more throughput run of ours under py-spy, summarised.
 
-Each gets the same N emulated switches (``ofgen.LoadGenerator``).  After the
-pipeline is installed, one host per port is learned; then every packet-in
-carries a fresh source MAC and an already learned destination, so ours answers
-with FlowMod + PacketOut and Faucet with its learning FlowMods.  Latency: one
-packet-in outstanding, time to the answering FlowMod.  Throughput: every switch
-keeps ``--window`` packet-ins outstanding for ``--seconds``.
+Each controller gets the same N emulated switches (``ofgen.LoadGenerator``).
+After the pipeline is installed, 8 hosts per port are learned; then every
+packet-in carries a fresh source MAC and an already learned destination on
+another port, so ours answers with FlowMod + PacketOut and Faucet with its
+learning FlowMods.  Latency: one packet-in outstanding, time to the answering
+FlowMod.  Throughput: every switch keeps ``--window`` packet-ins outstanding for
+``--seconds``.
 
     .venv/bin/python benchmarks/l2_packet_in.py [--switches 4 --window 32 --seconds 10]
-        [--latency-samples 2000] [--profile] [--skip-faucet] [--keep]
+        [--rounds 3] [--latency-samples 2000] [--profile] [--skip-faucet] [--keep]
 
 Every wait is bounded; every child process is stopped by PID at the end, also
 on Ctrl-C or SIGTERM.
@@ -134,34 +137,35 @@ def stop_popen(process: subprocess.Popen, timeout: float = 10.0) -> None:
 
 @dataclass
 class Target:
-    """One controller under test: where it listens and what its pipeline looks like."""
+    """One controller under test.
+
+    ``launch`` starts a fresh process and returns its OpenFlow port; ``shutdown``
+    stops it.  Every round gets a fresh controller: Faucet slows down as learned
+    hosts pile up (per-host Prometheus labels, host cache sorted per packet-in), so
+    rounds on one long-lived process would measure the host count, not the round.
+    """
 
     name: str
-    port: int
     profile: ofgen.Profile
+    launch: Callable[[int], int]
+    shutdown: Callable[[], object]
     once: bool = False  # measured in the first round only (the reflector)
-    generator: ofgen.LoadGenerator | None = None
 
 
-async def connect(target: Target, args: argparse.Namespace) -> None:
-    """Connect the switches, wait for the pipeline, learn one host per port."""
-    target.generator = ofgen.LoadGenerator(
-        "127.0.0.1", target.port, target.profile, dpids=dpids(args), ports=ports(args)
+async def measure_round(port: int, target: Target, args: argparse.Namespace) -> Figures:
+    """Connect, learn the hosts, then latency (one outstanding) and throughput."""
+    generator = ofgen.LoadGenerator(
+        "127.0.0.1", port, target.profile, dpids=dpids(args), ports=ports(args)
     )
-    say(f"{target.name}: connecting {args.switches} switches, waiting for the pipeline")
-    await target.generator.connect(timeout=args.timeout * 4)
-    await target.generator.prelearn(timeout=args.timeout * 2)
-
-
-async def measure_round(target: Target, args: argparse.Namespace, figures: Figures) -> None:
-    """Latency (one outstanding), then throughput (a window per switch)."""
-    generator = target.generator
-    assert generator is not None
-    latency = await generator.latency(args.latency_samples, timeout=args.timeout)
-    load = await generator.throughput(
-        args.window, args.seconds, warmup=args.warmup, timeout=args.timeout
-    )
-    figures.rounds.append((latency, load))
+    try:
+        await generator.connect(timeout=args.timeout * 4)
+        await generator.prelearn(timeout=args.timeout * 2)
+        latency = await generator.latency(args.latency_samples, timeout=args.timeout)
+        load = await generator.throughput(
+            args.window, args.seconds, warmup=args.warmup, timeout=args.timeout
+        )
+    finally:
+        generator.close()
     row = Figures.round_row(latency, load)
     say(
         f"{target.name}: p50 {row['p50'] * 1e6:.0f} µs, p99 {row['p99'] * 1e6:.0f} µs "
@@ -170,43 +174,34 @@ async def measure_round(target: Target, args: argparse.Namespace, figures: Figur
         f"without FlowMod {load.without_flow_mod}, unanswered at the end "
         f"{load.unanswered_at_end}; per second {load.per_second}"
     )
+    return Figures(target.name, [(latency, load)])
 
 
-async def compare(
-    targets: list[Target], args: argparse.Namespace, failures: list[str]
-) -> list[Figures]:
+def compare(targets: list[Target], args: argparse.Namespace, failures: list[str]) -> list[Figures]:
     """Every controller in every round, alternating the order, so drift hits all alike."""
-    alive: list[Target] = []
-    for target in targets:
-        try:
-            await connect(target, args)
-            alive.append(target)
-        except (ofgen.ControllerSilent, TimeoutError, OSError) as error:
-            failures.append(f"{target.name}: {error}")
-            say(f"{target.name} FAILED: {error}")
-    results = {target.name: Figures(target.name) for target in alive}
-    try:
-        for number in range(args.rounds):
-            order = alive if number % 2 == 0 else alive[::-1]
-            for target in [t for t in order if not (t.once and number)]:
-                say(f"round {number + 1}/{args.rounds}: {target.name}")
-                try:
-                    await measure_round(target, args, results[target.name])
-                except (ofgen.ControllerSilent, TimeoutError, OSError) as error:
-                    failures.append(f"{target.name}: {error}")
-                    say(f"{target.name} FAILED: {error}")
-                    alive.remove(target)
-    finally:
-        for target in targets:
-            if target.generator is not None:
-                target.generator.close()
+    results = {target.name: Figures(target.name) for target in targets}
+    alive = list(targets)
+    for number in range(args.rounds):
+        order = alive if number % 2 == 0 else alive[::-1]
+        for target in [t for t in order if not (t.once and number)]:
+            say(f"round {number + 1}/{args.rounds}: {target.name}")
+            try:
+                port = target.launch(number)
+                figures = asyncio.run(measure_round(port, target, args))
+                results[target.name].rounds += figures.rounds
+            except (ofgen.ControllerSilent, TimeoutError, OSError, RuntimeError) as error:
+                failures.append(f"{target.name}: {error}")
+                say(f"{target.name} FAILED: {error}")
+                alive.remove(target)
+            finally:
+                target.shutdown()
     return [figures for figures in results.values() if figures.rounds]
 
 
 async def profile_ours(port: int, pid: int, out: Path, args: argparse.Namespace) -> str:
     """A throughput run with py-spy sampling the controller's GIL holder."""
     generator = ofgen.LoadGenerator(
-        "127.0.0.1", port, OURS_PROFILE, dpids=dpids(args, offset=0x100), ports=ports(args)
+        "127.0.0.1", port, OURS_PROFILE, dpids=dpids(args), ports=ports(args)
     )
     spy = None
     try:
@@ -276,22 +271,62 @@ def table(rows: list[Figures], reference: str = "faucet") -> str:
     return "\n".join(lines)
 
 
-def start_reflector(children: Children, args: argparse.Namespace) -> Target:
-    port = free_port()
-    say(f"reflector (generator ceiling): port {port}")
-    reflector = subprocess.Popen(
-        [
-            sys.executable,
-            str(Path(__file__).with_name("ofgen.py")),
-            "reflector",
-            "--port",
-            str(port),
-        ],
-        start_new_session=True,
+def reflector_target(children: Children, args: argparse.Namespace) -> Target:
+    """The reflector runs once; its process is started on launch and stopped after."""
+    process: list[subprocess.Popen] = []
+
+    def launch(_: int) -> int:
+        port = free_port()
+        script = str(Path(__file__).with_name("ofgen.py"))
+        process.append(
+            subprocess.Popen(
+                [sys.executable, script, "reflector", "--port", str(port)],
+                start_new_session=True,
+            )
+        )
+        children.add("reflector", lambda: stop_popen(process[-1]))
+        wait_listening(port, args.timeout)
+        return port
+
+    return Target(
+        "reflector",
+        ofgen.REFLECTOR_PROFILE,
+        launch,
+        lambda: process and stop_popen(process[-1]),
+        once=True,
     )
-    children.add("reflector", lambda: stop_popen(reflector))
-    wait_listening(port, args.timeout)
-    return Target("reflector", port, ofgen.REFLECTOR_PROFILE, once=True)
+
+
+def ours_target(children: Children, workdir: Path) -> tuple[Target, list[ControllerProcess]]:
+    """Our controller, a fresh ControllerProcess (own base dir) per round."""
+    started: list[ControllerProcess] = []
+
+    def launch(number: int) -> int:
+        controller = ControllerProcess(workdir / f"ours-{number + 1}")
+        started.append(controller)
+        children.add("controller", controller.stop)
+        controller.start(timeout=60)
+        return controller.of_port
+
+    return Target("ours", OURS_PROFILE, launch, lambda: started and started[-1].stop()), started
+
+
+def faucet_target(children: Children, workdir: Path, args: argparse.Namespace) -> Target:
+    """Faucet from its venv, a fresh process (own config and logs) per round."""
+    started: list[faucet_runner.FaucetProcess] = []
+
+    def launch(number: int) -> int:
+        faucet = faucet_runner.FaucetProcess(
+            workdir / f"faucet-{number + 1}", dpids(args), ports(args)
+        )
+        started.append(faucet)
+        children.add("faucet", faucet.stop)
+        faucet.start(timeout=60)
+        return faucet.of_port
+
+    return Target(
+        "faucet", faucet_runner.FAUCET_PROFILE, launch, lambda: started and started[-1].stop()
+    )
 
 
 def run(args: argparse.Namespace, children: Children, workdir: Path) -> int:
@@ -300,28 +335,24 @@ def run(args: argparse.Namespace, children: Children, workdir: Path) -> int:
     if not args.skip_faucet or args.profile:
         faucet_runner.ensure_venv(progress=say)
     if not args.skip_reflector:
-        targets.append(start_reflector(children, args))
-
-    controller = ControllerProcess(workdir / "ours")
-    say(f"ours: starting the controller (log {controller.log_path})")
-    children.add("controller", controller.stop)
-    controller.start(timeout=60)
-    targets.append(Target("ours", controller.of_port, OURS_PROFILE))
-
+        targets.append(reflector_target(children, args))
+    ours, controllers = ours_target(children, workdir)
+    targets.append(ours)
     if not args.skip_faucet:
-        faucet = faucet_runner.FaucetProcess(workdir / "faucet", dpids(args), ports(args))
-        children.add("faucet", faucet.stop)
-        say(f"faucet {faucet_runner.FAUCET_VERSION}: starting (log {faucet.log_path})")
-        faucet.start(timeout=60)
-        targets.append(Target("faucet", faucet.of_port, faucet_runner.FAUCET_PROFILE))
+        targets.append(faucet_target(children, workdir, args))
+    say(f"logs under {workdir}; faucet {faucet_runner.FAUCET_VERSION}")
 
-    results = asyncio.run(compare(targets, args, failures))
+    results = compare(targets, args, failures)
     profile_text = ""
     if args.profile and any(figures.name == "ours" for figures in results):
         say("ours: one more throughput run under py-spy (the figures above are without it)")
-        profile_text = asyncio.run(
-            profile_ours(controller.of_port, controller.process.pid, workdir / "ours.pyspy", args)
-        )
+        port = ours.launch(args.rounds)
+        try:
+            profile_text = asyncio.run(
+                profile_ours(port, controllers[-1].process.pid, workdir / "ours.pyspy", args)
+            )
+        finally:
+            ours.shutdown()
     report(args, results, failures, profile_text)
     return 1 if failures else 0
 
