@@ -484,3 +484,17 @@ def test_history_is_bounded() -> None:
         limiter.block(DPID, f"10.1.0.{index + 1}", None, duration=5, reason="x", now=at(1))
     assert len(limiter.history()) == 3
     assert limiter.history(limit=1)[0]["ip"] == "10.1.0.5"
+
+
+def test_capture_copy_cut_at_max_len_is_enough_to_monitor() -> None:
+    full = packet_in(ALICE.ip, ALICE.port).packet.raw + b"x" * 1400
+    cut = type(packet_in(ALICE.ip, ALICE.port)).from_frame(
+        dpid=DPID,
+        in_port=2,
+        data=full[: flows.CAPTURE_MAX_LEN],
+        reason=1,
+        cookie=flows.capture_flows([5222])[0]["cookie"],
+        total_len=len(full),
+    )
+    commands = monitored_limiter().handle_packet_in(cut, at(1))
+    assert kinds(commands) == [("InstallFlow", Kind.MONITOR)]
