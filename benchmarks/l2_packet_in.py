@@ -423,8 +423,10 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="xmpp_ofc-l2bench-"))
     children = Children()
-    # SIGTERM behaves like Ctrl-C: unwind, stop the children, exit.
+    # SIGTERM behaves like Ctrl-C: unwind, stop the children, exit.  SIGINT is set
+    # explicitly too: a shell starts background jobs with SIGINT ignored.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run(args, children, workdir)
     except ofgen.ControllerSilent as error:
