@@ -14,7 +14,27 @@ defined once:
 * packet-outs are pyof ``PacketOut`` messages put on the msg_out buffer for the
   switch's connection, named ``<napp>.messages.out.ofpt_packet_out``.  They do not
   wait for the flow installed with them: the packet-out names its output port
-  itself, so it is delivered whether or not the flow is in place yet.
+  itself, so it is delivered whether or not the flow is in place yet;
+* flow-stats requests (``RequestFlowStats``) are pyof ``MultipartRequest`` messages
+  (OFPMP_FLOW, cookie + mask) put straight on msg_out as
+  ``<napp>.messages.out.ofpt_multipart_request``; :meth:`CommandSender.send`
+  returns their xids so the NApp can tell the replies to its polls from other
+  requesters' (of_core's periodic full poll). The xids come from the upper half
+  of the 32-bit space, which of_core's per-connection counter (from 1) never
+  reaches, so multipart reassembly by xid cannot mix the two;
+* meter mods (``ModifyMeter``) must keep their place among the flow commands: a
+  meter has to be on the switch before a FlowMod that references it, and a
+  "delete every meter" must come *after* the FlowMods that re-add the monitors
+  without their meters (deleting a meter deletes the flows using it).
+  flow_manager has no meter API, so the MeterMod goes on msg_out, but not
+  directly: a FlowMod is still on the app buffer until flow_manager's on-loop
+  handler turns it into a msg_out message, and a MeterMod put on msg_out at once
+  would overtake every flow command sent before it. So the MeterMod travels on
+  the app buffer too, as :attr:`CommandSender.ordered_event` (content
+  ``{"dpid", "message"}``), and the NApp forwards it to msg_out from an on-loop
+  listener (:meth:`CommandSender.forward_ordered`). Both that listener and
+  flow_manager's run inline on the loop in app-buffer order, so every command
+  reaches the switch in the order the logic returned it.
 
 Every method only puts events on thread-safe buffers: it is safe on the event loop
 (it never blocks) and from any thread.
@@ -22,6 +42,7 @@ Every method only puts events on thread-safe buffers: it is safe on the event lo
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -29,9 +50,19 @@ from typing import Any
 
 from kytos.core import KytosEvent
 from pyof.v0x04.common.action import ActionOutput
+from pyof.v0x04.controller2switch.common import MultipartType
+from pyof.v0x04.controller2switch.multipart_request import FlowStatsRequest, MultipartRequest
 from pyof.v0x04.controller2switch.packet_out import PacketOut as PyofPacketOut
 
-from xmpp_ofc.commands import Command, DeleteFlows, InstallFlow, PacketOut
+from xmpp_ofc.commands import (
+    AnyCommand,
+    DeleteFlows,
+    InstallFlow,
+    ModifyMeter,
+    PacketOut,
+    RequestFlowStats,
+)
+from xmpp_ofc.openflow.meter import meter_mod
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +70,8 @@ FLOWS_INSTALL_EVENT = "kytos.flow_manager.flows.install"
 FLOWS_DELETE_EVENT = "kytos.flow_manager.flows.delete"
 
 FlowCommand = InstallFlow | DeleteFlows
+#: First xid of the requests sent here (upper half: of_core counts up from 1).
+FIRST_XID = 0x80000000
 
 
 def flow_event(commands: Sequence[FlowCommand]) -> KytosEvent:
@@ -67,17 +100,39 @@ def packet_out_message(command: PacketOut) -> PyofPacketOut:
     )
 
 
-def group_flow_commands(commands: Iterable[Command]) -> list[list[Command]]:
+def flow_stats_request(command: RequestFlowStats, xid: int) -> MultipartRequest:
+    """The OFPMP_FLOW request for ``command``: one table (or all), cookie and mask."""
+    return MultipartRequest(
+        xid=xid,
+        multipart_type=MultipartType.OFPMP_FLOW,
+        body=FlowStatsRequest(
+            table_id=command.table_id, cookie=command.cookie, cookie_mask=command.cookie_mask
+        ),
+    )
+
+
+def meter_features_request(xid: int) -> MultipartRequest:
+    """The OFPMP_METER_FEATURES request (its reply says whether meters can be used)."""
+    return MultipartRequest(xid=xid, multipart_type=MultipartType.OFPMP_METER_FEATURES)
+
+
+def meter_mod_message(command: ModifyMeter) -> Any:
+    """The OpenFlow 1.3 METER_MOD for ``command`` (one packets/s DROP band)."""
+    return meter_mod(command.command, command.meter_id, command.rate_pps, command.burst)
+
+
+def group_flow_commands(commands: Iterable[AnyCommand]) -> list[list[AnyCommand]]:
     """Split ``commands`` into runs that can each travel as one event, order kept.
 
-    A run is one packet-out, or consecutive flow commands of the same kind and switch.
+    A run is one packet-out, meter mod or flow-stats request, or consecutive flow
+    commands of the same kind and switch.
     """
-    runs: list[list[Command]] = []
+    runs: list[list[AnyCommand]] = []
     for command in commands:
         previous = runs[-1][-1] if runs else None
         if (
             previous is not None
-            and not isinstance(command, PacketOut)
+            and isinstance(command, InstallFlow | DeleteFlows)
             and type(previous) is type(command)
             and previous.dpid == command.dpid
         ):
@@ -93,34 +148,80 @@ class CommandSender:
     def __init__(self, controller: Any, napp_id: str) -> None:
         self.controller = controller
         self.packet_out_event = f"{napp_id}.messages.out.ofpt_packet_out"
+        self.meter_mod_event = f"{napp_id}.messages.out.ofpt_meter_mod"
+        self.multipart_request_event = f"{napp_id}.messages.out.ofpt_multipart_request"
+        #: App-buffer event that carries a MeterMod in order (see the module doc);
+        #: the NApp listens to it on the loop and calls :meth:`forward_ordered`.
+        self.ordered_event = f"{napp_id}.internal.ordered_msg_out"
         self._dropped = 0
         self._lock = threading.Lock()
+        self._xids = itertools.count(FIRST_XID)
 
     @property
     def dropped_packet_outs(self) -> int:
-        """Packet-outs not sent because their switch was gone or not connected."""
+        """Messages for msg_out (packet-outs, meter mods, requests) not sent because
+        their switch was gone or not connected."""
         with self._lock:
             return self._dropped
 
-    def send(self, commands: Iterable[Command]) -> None:
-        """Send ``commands`` in order."""
+    def new_xid(self) -> int:
+        """An xid for a request of ours (upper half of the xid space, wrapping)."""
+        with self._lock:
+            xid = next(self._xids)
+            if xid > 0xFFFFFFFF:
+                self._xids = itertools.count(FIRST_XID + 1)
+                xid = FIRST_XID
+            return xid
+
+    def send(self, commands: Iterable[AnyCommand]) -> list[int]:
+        """Send ``commands`` in order; return the xids of the flow-stats requests sent.
+
+        A request for a switch that is not connected is dropped (and counted), so
+        it has no xid.
+        """
+        xids: list[int] = []
         for run in group_flow_commands(commands):
-            if isinstance(run[0], PacketOut):
-                self._send_packet_out(run[0])
+            first = run[0]
+            if isinstance(first, PacketOut):
+                self._put_out(first.dpid, self.packet_out_event, packet_out_message(first))
+            elif isinstance(first, ModifyMeter):
+                self.controller.buffers.app.put(
+                    KytosEvent(
+                        name=self.ordered_event,
+                        content={"dpid": first.dpid, "message": meter_mod_message(first)},
+                    )
+                )
+            elif isinstance(first, RequestFlowStats):
+                xid = self.new_xid()
+                if self._put_out(
+                    first.dpid, self.multipart_request_event, flow_stats_request(first, xid)
+                ):
+                    xids.append(xid)
             else:
                 self.controller.buffers.app.put(flow_event(run))
+        return xids
 
-    def _send_packet_out(self, command: PacketOut) -> None:
-        switch = self.controller.switches.get(command.dpid)
+    def request_meter_features(self, dpid: str) -> int | None:
+        """Ask ``dpid`` for its meter features; the xid, or None if it is not connected."""
+        xid = self.new_xid()
+        if self._put_out(dpid, self.multipart_request_event, meter_features_request(xid)):
+            return xid
+        return None
+
+    def forward_ordered(self, event: KytosEvent) -> None:
+        """Put a message that travelled as :attr:`ordered_event` on msg_out (on the loop)."""
+        self._put_out(event.content["dpid"], self.meter_mod_event, event.content["message"])
+
+    def _put_out(self, dpid: str, name: str, message: Any) -> bool:
+        """Put ``message`` on msg_out for ``dpid``'s connection; False if it is not connected."""
+        switch = self.controller.switches.get(dpid)
         connection = getattr(switch, "connection", None)
         if connection is None or not switch.is_connected():
             with self._lock:
                 self._dropped += 1
-            log.debug("dpid %s: not connected; packet-out dropped", command.dpid)
-            return
+            log.debug("dpid %s: not connected; %s dropped", dpid, name.rsplit(".", 1)[-1])
+            return False
         self.controller.buffers.msg_out.put(
-            KytosEvent(
-                name=self.packet_out_event,
-                content={"destination": connection, "message": packet_out_message(command)},
-            )
+            KytosEvent(name=name, content={"destination": connection, "message": message})
         )
+        return True

@@ -8,8 +8,9 @@ import pytest
 from pyof.v0x04.common.utils import unpack_message
 
 from xmpp_ofc import pipeline
-from xmpp_ofc.commands import DeleteFlows, InstallFlow, PacketOut
+from xmpp_ofc.commands import DeleteFlows, InstallFlow, ModifyMeter, PacketOut, RequestFlowStats
 from xmpp_ofc.kytos_commands import (
+    FIRST_XID,
     FLOWS_DELETE_EVENT,
     FLOWS_INSTALL_EVENT,
     CommandSender,
@@ -103,3 +104,66 @@ def test_packet_out_to_a_missing_or_disconnected_switch_is_counted_not_sent(dpid
     sender.send([PacketOut(dpid, 1, 2, data=FRAME)])
     assert ctl.buffers.msg_out.events == []
     assert sender.dropped_packet_outs == 1
+
+
+def test_meter_mods_travel_on_the_app_buffer_between_the_flow_events():
+    """A MeterMod keeps its place among flow commands (kytos_commands module doc)."""
+    ctl = controller()
+    sender = CommandSender(ctl, "xmpp_ofc/rate_limiter")
+    sender.send(
+        [
+            InstallFlow(DPID, MISS),
+            ModifyMeter(DPID, "delete", 0xFFFFFFFF),
+            ModifyMeter(DPID, "add", 5, rate_pps=2, burst=50),
+            InstallFlow(DPID, MISS),
+        ]
+    )
+    names = [event.name for event in ctl.buffers.app.events]
+    ordered = "xmpp_ofc/rate_limiter.internal.ordered_msg_out"
+    assert names == [FLOWS_INSTALL_EVENT, ordered, ordered, FLOWS_INSTALL_EVENT]
+    assert ctl.buffers.msg_out.events == []
+    for event in ctl.buffers.app.events[1:3]:
+        sender.forward_ordered(event)
+    deleted, added = ctl.buffers.msg_out.events
+    assert deleted.name == "xmpp_ofc/rate_limiter.messages.out.ofpt_meter_mod"
+    assert deleted.content["destination"] is ctl.switches[DPID].connection
+    parsed = unpack_message(added.content["message"].pack())
+    assert (int(parsed.command), parsed.meter_id.value) == (0, 5)
+    assert [(band.rate.value, band.burst_size.value) for band in parsed.bands] == [(2, 50)]
+    assert unpack_message(deleted.content["message"].pack()).meter_id.value == 0xFFFFFFFF
+
+
+def test_flow_stats_request_goes_to_msg_out_with_cookie_mask_and_a_high_xid():
+    ctl = controller()
+    sender = CommandSender(ctl, "xmpp_ofc/rate_limiter")
+    xids = sender.send([RequestFlowStats(DPID, 0xA302000000000000, 0xFFFF000000000000, 0)])
+    (event,) = ctl.buffers.msg_out.events
+    assert event.name == "xmpp_ofc/rate_limiter.messages.out.ofpt_multipart_request"
+    parsed = unpack_message(event.content["message"].pack())
+    assert xids == [parsed.header.xid.value]
+    assert xids[0] >= FIRST_XID
+    body = parsed.body
+    assert (body.cookie.value, body.cookie_mask.value, body.table_id.value) == (
+        0xA302000000000000,
+        0xFFFF000000000000,
+        0,
+    )
+    assert sender.send([RequestFlowStats(DPID, 1, 1)]) == [xids[0] + 1]
+
+
+def test_requests_to_a_disconnected_switch_have_no_xid():
+    ctl = controller(connected=False)
+    sender = CommandSender(ctl, "xmpp_ofc/rate_limiter")
+    assert sender.send([RequestFlowStats(DPID, 1, 1)]) == []
+    assert sender.request_meter_features(DPID) is None
+    assert ctl.buffers.msg_out.events == []
+    assert sender.dropped_packet_outs == 2
+
+
+def test_meter_features_request():
+    ctl = controller()
+    sender = CommandSender(ctl, "xmpp_ofc/rate_limiter")
+    xid = sender.request_meter_features(DPID)
+    (event,) = ctl.buffers.msg_out.events
+    parsed = unpack_message(event.content["message"].pack())
+    assert (parsed.header.xid.value, int(parsed.multipart_type)) == (xid, 11)
