@@ -548,13 +548,11 @@ class LoadGenerator:
         *,
         dpids: list[int],
         ports: list[int],
-        progress: Callable[[str], None] = print,
     ) -> None:
         self.address = (host, port)
         self.profile = profile
         self.dpids = dpids
         self.ports = ports
-        self.progress = progress
         self.switches: list[EmulatedSwitch] = []
 
     async def connect(self, timeout: float = 20.0, settle: float = 0.5) -> None:
