@@ -22,6 +22,7 @@ from xmpp_ofc.messages import (
     PortStatus,
     PortStatusReason,
 )
+from xmpp_ofc.openflow.flow_stats_codec import FlowStatsRecord
 from xmpp_ofc.openflow.match import match_to_dict
 from xmpp_ofc.openflow.validation import as_int
 
@@ -95,8 +96,17 @@ def cookie_of(stats_or_message: Any) -> int:
 
 
 def flow_stats_entries(dpid: str, body: Iterable[Any]) -> list[FlowStatsEntry]:
-    """Every entry of a flow-stats reply body."""
-    return [flow_stats_entry(dpid, stats) for stats in body]
+    """Every entry of a flow-stats reply body.
+
+    of_core decodes OFPMP_FLOW replies without pyof (``FlowStatsRecord``, the
+    fast path); pyof FlowStats are still accepted (other producers, tests).
+    """
+    return [
+        stats.to_entry(dpid)
+        if isinstance(stats, FlowStatsRecord)
+        else flow_stats_entry(dpid, stats)
+        for stats in body
+    ]
 
 
 def port_status(dpid: str, message: Any) -> PortStatus:

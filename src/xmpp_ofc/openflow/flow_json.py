@@ -223,18 +223,21 @@ def flags_to_names(bits: int) -> list[str]:
 
 
 def flow_stats_to_dict(stats: Any, dpid: str) -> dict[str, Any]:
-    """Return upstream ``Flow.as_dict()`` for one pyof FlowStats entry.
+    """Return upstream ``Flow.as_dict()`` for one flow-stats entry.
 
-    Adds ``instructions`` (every instruction, goto_table and meter included)
-    after the upstream keys; ``actions`` stays the apply_actions list.  The id
-    hashes everything but ``id`` and ``stats``, like upstream, so it changes
-    when the instructions differ even if the apply_actions are the same.
+    ``stats`` is a pyof FlowStats or a ``flow_stats_codec.FlowStatsRecord``
+    (same field names; its match is already the dict).  Adds ``instructions``
+    (every instruction, goto_table and meter included) after the upstream keys;
+    ``actions`` stays the apply_actions list.  The id hashes everything but
+    ``id`` and ``stats``, like upstream, so it changes when the instructions
+    differ even if the apply_actions are the same.
     """
     instructions = [instruction_to_dict(item) for item in stats.instructions]
+    match = stats.match
     flow: dict[str, Any] = {
         "switch": dpid,
         "table_id": as_int(stats.table_id),
-        "match": match_to_dict(stats.match),
+        "match": dict(match) if isinstance(match, Mapping) else match_to_dict(match),
         "priority": as_int(stats.priority),
         "idle_timeout": as_int(stats.idle_timeout),
         "hard_timeout": as_int(stats.hard_timeout),

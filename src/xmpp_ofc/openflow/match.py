@@ -417,14 +417,24 @@ def decode_tlv(tlv: OxmTLV) -> tuple[str, Any] | None:
     """Return ``(field name, JSON value)`` of one OXM TLV, None if unknown."""
     if as_int(tlv.oxm_class) != OxmClass.OFPXMC_OPENFLOW_BASIC:
         return None
-    spec = _BY_OXM.get(as_int(tlv.oxm_field))
+    raw = bytes(getattr(tlv.oxm_value, "value", tlv.oxm_value))
+    return decode_oxm(as_int(tlv.oxm_field), bool(tlv.oxm_hasmask), raw)
+
+
+def decode_oxm(oxm_field: int, has_mask: bool, payload: bytes) -> tuple[str, Any] | None:
+    """Return ``(field name, JSON value)`` of one OpenFlow-basic OXM from its raw payload.
+
+    The payload is value + mask when ``has_mask``.  None for a field outside the
+    JSON contract.  Shared by the pyof path (:func:`decode_tlv`) and the
+    pyof-free flow-stats codec, so both read a match back identically.
+    """
+    spec = _BY_OXM.get(oxm_field)
     if spec is None:
         return None
-    raw = bytes(getattr(tlv.oxm_value, "value", tlv.oxm_value))
-    if tlv.oxm_hasmask:
-        half = len(raw) // 2
-        return spec.name, spec.codec.decode(raw[:half], raw[half:])
-    return spec.name, spec.codec.decode(raw, None)
+    if has_mask:
+        half = len(payload) // 2
+        return spec.name, spec.codec.decode(payload[:half], payload[half:])
+    return spec.name, spec.codec.decode(payload, None)
 
 
 def _check_prerequisites(match: Mapping[str, Any], path: str) -> None:
