@@ -23,6 +23,10 @@ The fixes (numbered as in DESIGN.md section 2):
    6633/6653: the launcher always sets ``protocol_name = openflow``.
 6. ``Controller()`` replaces ``sys.excepthook`` so uncaught errors go to
    ``./errlog.log`` instead of stderr: :func:`fix_excepthook`.
+7. python-openflow's ``GenericType.pack`` tests ``'value' in dir(value)`` for
+   every field it packs; ``dir()`` of an enum member became very slow in 3.11
+   and cost 12 % of the controller's CPU under packet-in load
+   (docs/benchmarks.md): :func:`fix_pyof_pack_speed` uses ``hasattr``.
 """
 
 from __future__ import annotations
@@ -220,6 +224,43 @@ def fix_excepthook() -> None:
         sys.excepthook = _log_uncaught
 
 
+# --- fix 7: pyof's pack without dir() ----------------------------------------
+
+
+def fix_pyof_pack_speed() -> None:
+    """Make ``GenericType.pack`` unwrap enums with ``hasattr``, not ``dir()``.
+
+    Same bytes, same errors; only the test for "has a ``value``" changes.
+    """
+    import struct
+
+    from pyof.foundation import base
+    from pyof.foundation.exceptions import PackException
+
+    if getattr(base.GenericType, _APPLIED_FLAG, False):
+        return
+    original_pack = base.GenericType.pack
+
+    def pack(self, value=None):
+        if isinstance(value, type(self)):
+            return value.pack()
+        if value is None:
+            value = self.value
+        elif hasattr(value, "value"):  # enum or bitmask: pack its int
+            value = value.value
+        try:
+            return struct.pack(self._fmt, value)
+        except struct.error:
+            raise PackException(
+                f'Expected {type(self).__name__}, found value "{value}" '
+                f"of type {type(value).__name__}"
+            ) from None
+
+    pack.__doc__ = original_pack.__doc__
+    base.GenericType.pack = pack
+    setattr(base.GenericType, _APPLIED_FLAG, True)
+
+
 def apply() -> None:
     """Apply every fix that can be applied before a Controller exists."""
     ensure_virtual_env()
@@ -227,3 +268,4 @@ def apply() -> None:
     fix_connection_send()
     fix_web_ui_download()
     fix_excepthook()
+    fix_pyof_pack_speed()

@@ -205,3 +205,22 @@ def test_controller_excepthook_logs_instead_of_writing_errlog(tmp_path, caplog, 
         sys.excepthook = saved
     assert "boom" in caplog.text
     assert not (tmp_path / "errlog.log").exists()
+
+
+# --- fix 7: pyof pack without dir() --------------------------------------------
+
+
+def test_pyof_pack_unwraps_enums_without_calling_dir():
+    from pyof.foundation.basic_types import UBInt16
+    from pyof.v0x04.common.header import Type
+    from pyof.v0x04.controller2switch.flow_mod import FlowMod, FlowModCommand
+
+    def no_dir(*args):
+        raise AssertionError("dir() called while packing")
+
+    message = FlowMod(xid=7, command=FlowModCommand.OFPFC_DELETE, priority=10)
+    with mock.patch("builtins.dir", no_dir):
+        packed = message.pack()
+        assert UBInt16().pack(Type.OFPT_FLOW_MOD) == b"\x00\x0e"
+    assert packed[:2] == b"\x04\x0e"  # OF1.3, FLOW_MOD
+    assert packed[25] == FlowModCommand.OFPFC_DELETE.value  # command byte after cookie/mask/table
