@@ -1,20 +1,381 @@
-"""Kytos shell of the xmpp_ofc/rate_limiter NApp.
+"""Kytos shell of xmpp_ofc/rate_limiter: routed events and timers in, commands out, REST.
 
-Placeholder shell: it loads, logs and stops cleanly.  Its logic lands with
-the issue that owns it (see the repository README).
+The decisions are :class:`.limiter.RateLimiter`'s; this file feeds it what the
+dispatcher routes to ``rate_limiter`` (capture packet-ins, flow-stats replies,
+flow-removed, switch down, RESTORE/STOP) and the switches' meter features, sends
+what it returns through :class:`xmpp_ofc.kytos_commands.CommandSender`, polls on a
+timer and serves the REST API (README.md, openapi.yml).
+
+Threads:
+
+* packet-in, flow-removed, RESTORE/STOP, switch-down and the meter-features reply
+  run inline on the event loop (``listen_on_loop``): ordered, no thread per packet;
+* flow-stats replies, which can hold tens of thousands of clients, are evaluated
+  on a Kytos handler thread (``listen_to``), so the loop is never held by a
+  parse; the limiter's lock serialises them with everything else;
+* the poll/sweep timer and REST run on their own threads.
+
+Every "ask the limiter, send what it returned" happens under one short lock, so
+commands leave in the order they were decided, whichever thread decided them.
+Sending only puts events on buffers (it never blocks). Meter mods keep their
+place among the flow commands through the app buffer (see ``kytos_commands``);
+``forward_meter_mod`` is the on-loop listener that moves them to msg_out.
+
+Flow-stats replies are used only when they answer one of our own cookie-filtered
+polls (matched by xid): of_core's periodic full poll arrives at other times, and
+a window shorter than the poll interval would make a login burst look like a
+flood (see ``settings_model``).
 """
 
-from kytos.core import KytosNApp, log
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from flask import jsonify, request
+from kytos.core import KytosEvent, KytosNApp, log, rest
+from kytos.core.helpers import listen_to
+
+from napps.xmpp_ofc.rate_limiter import settings
+from napps.xmpp_ofc.rate_limiter.limiter import (
+    Instant,
+    InvalidRequestError,
+    LimiterError,
+    MeterSupport,
+    NotBlockedError,
+    RateLimiter,
+    UnknownSwitchError,
+    WhitelistedError,
+)
+from napps.xmpp_ofc.rate_limiter.settings_model import (
+    SETTING_NAMES,
+    LimiterSettings,
+    SettingsError,
+)
+from napps.xmpp_ofc.rate_limiter.store import SqliteStore, default_path
+from xmpp_ofc.commands import AnyCommand
+from xmpp_ofc.kytos_commands import CommandSender
+from xmpp_ofc.kytos_events import listen_on_loop
+from xmpp_ofc.messages import Control, MessageType, module_event_name
+from xmpp_ofc.openflow.validation import as_int
+from xmpp_ofc.rest_body import RequestError, json_object
+
+MODULE = "rate_limiter"
+NAPP_ID = f"xmpp_ofc/{MODULE}"
+OFPMP_METER_FEATURES = 11
+#: ofp_meter_band_type DROP, as a bit of meter features' ``band_types``.
+OFPMBT_DROP_BIT = 1 << 1
+#: ofp_meter_flags PKTPS, as a bit of meter features' ``capabilities``.
+OFPMF_PKTPS = 1 << 1
+#: Unanswered polls remembered per switch (a reply may come after the next poll).
+POLLS_REMEMBERED = 4
+BLOCK_KEYS = ("dpid", "ip", "port", "duration", "reason")
+
+
+def _routed(kind: MessageType | Control) -> str:
+    """The exact (escaped) event name the dispatcher routes ``kind`` under."""
+    return re.escape(module_event_name(MODULE, kind))
+
+
+def now() -> Instant:
+    """The current time on both clocks (tests replace this)."""
+    return Instant.now()
+
+
+def _csv(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def startup_settings() -> LimiterSettings:
+    """The validated start-up defaults from settings.py (and their environment overrides)."""
+    try:
+        ports = [int(port) for port in _csv(settings.XMPP_PORTS)]
+    except ValueError:
+        raise SettingsError(
+            "xmpp_ports", f"{settings.ENV_PREFIX}XMPP_PORTS={settings.XMPP_PORTS!r}"
+        ) from None
+    return LimiterSettings(
+        threshold_ppm=settings.THRESHOLD_PPM,
+        payload_threshold_bpm=settings.PAYLOAD_THRESHOLD_BPM,
+        poll_interval_s=settings.POLL_INTERVAL,
+        block_duration_s=settings.BLOCK_DURATION,
+        monitor_idle_timeout_s=settings.MONITOR_IDLE_TIMEOUT,
+        xmpp_ports=tuple(ports),
+        whitelist=tuple(_csv(settings.WHITELIST)),
+        mode=settings.MODE,
+        per_ip_aggregate=settings.PER_IP_AGGREGATE,
+        aggregate_threshold_ppm=settings.AGGREGATE_THRESHOLD_PPM,
+        meter_rate_pps=settings.METER_RATE_PPS,
+        meter_burst_packets=settings.METER_BURST_PACKETS,
+    )
+
+
+def meter_support_of(features: Any) -> MeterSupport:
+    """What a pyof OFPMP_METER_FEATURES body says about per-client drop meters."""
+    return MeterSupport(
+        max_meter=as_int(features.max_meter),
+        band_drop=bool(as_int(features.band_types) & OFPMBT_DROP_BIT),
+        pps=bool(as_int(features.capabilities) & OFPMF_PKTPS),
+    )
+
+
+def _error(status: int, message: str):
+    return jsonify({"response": message}), status
 
 
 class Main(KytosNApp):
     """The xmpp_ofc/rate_limiter NApp."""
 
     def setup(self) -> None:
-        log.info("xmpp_ofc/rate_limiter loaded")
+        path = Path(settings.DB_PATH) if settings.DB_PATH else default_path()
+        self.store = SqliteStore(path, history_limit=settings.HISTORY_LIMIT)
+        self.limiter = RateLimiter(
+            startup_settings(), store=self.store, history_limit=settings.HISTORY_LIMIT
+        )
+        self.limiter.load_persisted(now())
+        self.sender = CommandSender(self.controller, NAPP_ID)
+        self._lock = threading.Lock()
+        # Switches the dispatcher told us to run on (RESTORE) and not to leave yet.
+        self._active: set[str] = set()
+        # xids of our unanswered flow-stats polls, per switch.
+        self._polls: dict[str, deque[int]] = {}
+        self._next_sweep = time.monotonic() + settings.SWEEP_INTERVAL
+        log.info("xmpp_ofc/rate_limiter: state in %s", path)
+        self.execute_as_loop(settings.TIMER_INTERVAL)
 
     def execute(self) -> None:
-        """Nothing runs periodically yet."""
+        """Poll the switches that are due; now and then end what was missed."""
+        instant = now()
+        with self._lock:
+            for poll in self.limiter.poll_requests(instant):
+                xids = self.sender.send([poll])
+                if xids:
+                    self._polls.setdefault(poll.dpid, deque(maxlen=POLLS_REMEMBERED)).extend(xids)
+            if instant.mono >= self._next_sweep:
+                self._next_sweep = instant.mono + settings.SWEEP_INTERVAL
+                self.sender.send(self.limiter.tick(instant))
 
     def shutdown(self) -> None:
+        self.store.close()
         log.info("xmpp_ofc/rate_limiter stopped")
+
+    def _send(self, commands: list[AnyCommand]) -> None:
+        """Send under the caller's lock (callers hold ``self._lock``)."""
+        if commands:
+            self.sender.send(commands)
+
+    # --- routed events -------------------------------------------------------------------
+
+    @listen_on_loop(_routed(Control.RESTORE))
+    def on_restore(self, event: KytosEvent) -> None:
+        """Install capture flows, monitors and blocks (remaining time); ask for meters."""
+        dpid = event.content["dpid"]
+        with self._lock:
+            self._active.add(dpid)
+            self._polls.pop(dpid, None)
+            self._send(self.limiter.restore(dpid, now()))
+            self.sender.request_meter_features(dpid)
+        log.info("rate_limiter: active on %s", dpid)
+
+    @listen_on_loop(_routed(Control.STOP))
+    def on_stop(self, event: KytosEvent) -> None:
+        """Disabled on the switch: forget it (the dispatcher deletes our flows)."""
+        dpid = event.content["dpid"]
+        with self._lock:
+            self._active.discard(dpid)
+            self._polls.pop(dpid, None)
+            self.limiter.stop(dpid, now())
+
+    @listen_on_loop(_routed(MessageType.SWITCH_DOWN))
+    def on_switch_down(self, event: KytosEvent) -> None:
+        """Gone: keep clients and blocks for its return; RESTORE brings it back."""
+        dpid = event.content["dpid"]
+        with self._lock:
+            self._active.discard(dpid)
+            self._polls.pop(dpid, None)
+            self.limiter.switch_down(dpid)
+
+    @listen_on_loop(_routed(MessageType.PACKET_IN))
+    def on_packet_in(self, event: KytosEvent) -> None:
+        """A capture packet-in: a new client connection to monitor."""
+        packet_in = event.content["message"]
+        with self._lock:
+            if packet_in.dpid in self._active:
+                self._send(self.limiter.handle_packet_in(packet_in, now()))
+
+    @listen_on_loop(_routed(MessageType.FLOW_REMOVED))
+    def on_flow_removed(self, event: KytosEvent) -> None:
+        """A monitor idled out or a block expired."""
+        removed = event.content["message"]
+        with self._lock:
+            if removed.dpid in self._active:
+                self._send(self.limiter.handle_flow_removed(removed, now()))
+
+    @listen_to(_routed(MessageType.FLOW_STATS))
+    def on_flow_stats(self, event: KytosEvent) -> None:
+        """On a handler thread: a reply may hold tens of thousands of clients."""
+        self.evaluate_flow_stats(event)
+
+    def evaluate_flow_stats(self, event: KytosEvent) -> None:
+        """Rates from the reply to one of our polls; blocks for the floods among them."""
+        reply = event.content["message"]
+        xid = event.content.get("xid")
+        with self._lock:
+            pending = self._polls.get(reply.dpid)
+            if reply.dpid not in self._active or pending is None or xid not in pending:
+                return
+            pending.remove(xid)
+            self._send(self.limiter.handle_flow_stats(reply, now()))
+
+    @listen_on_loop("kytos/of_core.multipart_reply.received")
+    def on_multipart_reply(self, event: KytosEvent) -> None:
+        """The switch's meter features (asked at RESTORE); other replies are not ours."""
+        if int(event.content["multipart_type"]) != OFPMP_METER_FEATURES:
+            return
+        dpid = event.content["switch"].dpid
+        body = event.content["body"]
+        if not body:
+            return
+        support = meter_support_of(body[0])
+        log.info("rate_limiter: %s meter features %s", dpid, support)
+        with self._lock:
+            if dpid in self._active:
+                self._send(self.limiter.set_meter_support(dpid, support, now()))
+
+    @listen_on_loop(re.escape(f"{NAPP_ID}.internal.ordered_msg_out"))
+    def forward_meter_mod(self, event: KytosEvent) -> None:
+        """A meter mod whose turn came on the app buffer goes to the switch now."""
+        self.sender.forward_ordered(event)
+
+    # --- REST ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _dpid_filter() -> str | None:
+        dpid = request.args.get("dpid")
+        return dpid or None
+
+    @rest("v1/monitored", methods=["GET"])
+    def list_monitored(self):
+        """Monitored client connections with their last rates (``?dpid=`` for one switch)."""
+        try:
+            clients = self.limiter.monitored(self._dpid_filter())
+        except UnknownSwitchError as error:
+            return _error(404, str(error))
+        return jsonify({"monitored": clients})
+
+    @rest("v1/blocked", methods=["GET"])
+    def list_blocked(self):
+        """Active blocks with since, expires, remaining seconds and reason."""
+        try:
+            blocks = self.limiter.blocked(self._dpid_filter())
+        except UnknownSwitchError as error:
+            return _error(404, str(error))
+        wall = now().wall
+        for block in blocks:
+            block["remaining"] = max(0.0, round(block["expires"] - wall, 3))
+        return jsonify({"blocked": blocks})
+
+    @rest("v1/blocked", methods=["POST"])
+    def block(self):
+        """Block a client (``port``) or a whole address (no ``port``) by hand."""
+        try:
+            body = json_object(request.get_data(), request.mimetype, BLOCK_KEYS)
+            for key in ("dpid", "ip"):
+                if not isinstance(body.get(key), str):
+                    raise RequestError(400, f"{key}: required, a string")
+            reason = body.get("reason", "manual")
+            with self._lock:
+                record, commands = self.limiter.block(
+                    body["dpid"],
+                    body["ip"],
+                    body.get("port"),
+                    duration=body.get("duration"),
+                    reason=reason,
+                    now=now(),
+                )
+                self._send(commands)
+        except RequestError as error:
+            return _error(error.status, error.message)
+        except LimiterError as error:
+            return _limiter_error(error)
+        return jsonify({"block": record.to_json()}), 201
+
+    @rest("v1/blocked/<dpid>/<ip>", methods=["DELETE"])
+    def unblock_address(self, dpid: str, ip: str):
+        """Lift the block of a whole address (one blocked with no port)."""
+        return self._unblock(dpid, ip, None)
+
+    @rest("v1/blocked/<dpid>/<ip>/<port>", methods=["DELETE"])
+    def unblock_client(self, dpid: str, ip: str, port: str):
+        """Lift the block of one client connection (address and source port)."""
+        if not port.isdigit() or not 1 <= int(port) <= 0xFFFF:
+            return _error(400, f"port: must be an integer in 1..65535, got {port!r}")
+        return self._unblock(dpid, ip, int(port))
+
+    def _unblock(self, dpid: str, ip: str, port: int | None):
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            return _error(400, f"ip: {ip!r} is not an IPv4 or IPv6 address")
+        try:
+            with self._lock:
+                self._send(self.limiter.unblock(dpid, ip, port, now()))
+        except LimiterError as error:
+            return _limiter_error(error)
+        return jsonify({"dpid": dpid, "ip": ip, "port": port, "unblocked": True})
+
+    @rest("v1/settings", methods=["GET"])
+    def get_settings(self):
+        """The current settings (what PATCH changes)."""
+        return jsonify(self.limiter.settings.to_json())
+
+    @rest("v1/settings", methods=["PATCH"])
+    def patch_settings(self):
+        """Change settings at runtime; flows on the switches follow (README.md)."""
+        try:
+            body = json_object(request.get_data(), request.mimetype, SETTING_NAMES)
+            with self._lock:
+                update, commands = self.limiter.update_settings(body, now())
+                self._send(commands)
+        except RequestError as error:
+            return _error(error.status, error.message)
+        except SettingsError as error:
+            return _error(400, str(error))
+        if update.changed:
+            log.info("rate_limiter: settings changed: %s", sorted(update.changed))
+        return jsonify({"settings": update.settings.to_json(), "changed": sorted(update.changed)})
+
+    @rest("v1/events", methods=["GET"])
+    def list_events(self):
+        """Block, unblock and flag events, oldest first (``?limit=`` newest N)."""
+        raw = request.args.get("limit")
+        limit = None
+        if raw is not None:
+            if not raw.isdigit() or not 1 <= int(raw) <= settings.HISTORY_LIMIT:
+                return _error(
+                    400, f"limit: must be an integer in 1..{settings.HISTORY_LIMIT}, got {raw!r}"
+                )
+            limit = int(raw)
+        return jsonify({"events": self.limiter.history(limit)})
+
+    @rest("v1/status", methods=["GET"])
+    def get_status(self):
+        """Per switch: connected, effective mode (and why), meter support, counts."""
+        status = self.limiter.status()
+        status["messages_not_sent"] = self.sender.dropped_packet_outs
+        return jsonify(status)
+
+
+def _limiter_error(error: LimiterError):
+    if isinstance(error, UnknownSwitchError | NotBlockedError):
+        return _error(404, str(error))
+    if isinstance(error, WhitelistedError):
+        return _error(409, str(error))
+    if isinstance(error, InvalidRequestError):
+        return _error(400, str(error))
+    return _error(400, str(error))

@@ -1,0 +1,467 @@
+"""The xmpp_ofc/rate_limiter NApp shell, driven with kytos.lib.helpers' real controller.
+
+Its input is what the dispatcher routes (``xmpp_ofc/dispatcher.rate_limiter.*``
+with decoded messages) plus of_core's meter-features reply; its output is
+flow_manager events and ordered meter-mod events on the app buffer, and pyof
+requests on msg_out. State lives in a real SQLite file under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from kytos.core import KytosEvent
+from pyof.v0x04.controller2switch.multipart_reply import MeterFeatures
+
+from napps.xmpp_ofc.rate_limiter import flows
+from napps.xmpp_ofc.rate_limiter.flows import Client
+from napps.xmpp_ofc.rate_limiter.limiter import Instant
+from xmpp_ofc.kytos_commands import FLOWS_DELETE_EVENT, FLOWS_INSTALL_EVENT
+from xmpp_ofc.messages import Control, FlowRemovedReason, FlowStatsReply, MessageType
+from xmpp_ofc.messages import module_event_name as routed_name
+
+# The rate limiter's message builders live with its unit tests (site-packages has
+# a "tests.unit" package of its own, so they are imported by directory).
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+from test_rate_limiter_helpers import packet_in, removed, stats_entry
+
+DPID = "00:00:00:00:00:00:00:01"
+URL = "/api/xmpp_ofc/rate_limiter/v1"
+ORDERED = "xmpp_ofc/rate_limiter.internal.ordered_msg_out"
+REQUEST = "xmpp_ofc/rate_limiter.messages.out.ofpt_multipart_request"
+FAST = Client("10.0.0.7", 40001)
+SLOW = Client("10.0.0.8", 40002)
+WALL0 = 1_700_000_000.0
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The shell's clock (both monotonic and wall), moved by the test."""
+    from napps.xmpp_ofc.rate_limiter import main
+
+    offset = [0.0]
+    monkeypatch.setattr(
+        main, "now", lambda: Instant(mono=1000.0 + offset[0], wall=WALL0 + offset[0])
+    )
+    return offset
+
+
+@pytest.fixture
+def db_path(tmp_path, monkeypatch):
+    from napps.xmpp_ofc.rate_limiter import settings
+
+    path = tmp_path / "rate_limiter.sqlite"
+    monkeypatch.setattr(settings, "DB_PATH", str(path))
+    monkeypatch.setattr(settings, "POLL_INTERVAL", 10.0)
+    return path
+
+
+def make_napp():
+    from kytos.lib.helpers import get_controller_mock, get_switch_mock
+
+    from napps.xmpp_ofc.rate_limiter.main import Main
+
+    controller = get_controller_mock()
+    switch = get_switch_mock(DPID, 0x04)
+    switch.is_connected.return_value = True
+    controller.switches = {DPID: switch}
+    return Main(controller)
+
+
+@pytest.fixture
+def napp(clock, db_path):
+    napp = make_napp()
+    yield napp
+    napp.shutdown()
+
+
+@pytest.fixture
+def api(napp):
+    from kytos.lib.helpers import get_test_client
+
+    return get_test_client(napp.controller, napp)
+
+
+def drain(buffer) -> list[KytosEvent]:
+    events = []
+    while not buffer.empty():
+        events.append(buffer.get())
+    return events
+
+
+def routed(kind, message, dpid: str = DPID, **extra) -> KytosEvent:
+    return KytosEvent(
+        name=routed_name("rate_limiter", kind), content={"dpid": dpid, "message": message, **extra}
+    )
+
+
+def flow_events(napp) -> list[tuple[str, list[dict]]]:
+    """(event name, flows) of every app-buffer event; meter mods as (ORDERED, [])."""
+    result = []
+    for event in drain(napp.controller.buffers.app):
+        flows_ = event.content.get("flow_dict", {}).get("flows", [])
+        result.append((event.name, flows_))
+    return result
+
+
+def restore(napp) -> list[tuple[str, list[dict]]]:
+    napp.on_restore(routed(Control.RESTORE, Control.RESTORE))
+    return flow_events(napp)
+
+
+def poll(napp) -> int:
+    """Run the timer; return the xid of the one flow-stats request it sent."""
+    drain(napp.controller.buffers.msg_out)
+    napp.execute()
+    requests = drain(napp.controller.buffers.msg_out)
+    assert [event.name for event in requests] == [REQUEST]
+    return int(requests[0].content["message"].header.xid)
+
+
+def monitor_started(napp, client: Client) -> None:
+    napp.on_packet_in(routed(MessageType.PACKET_IN, packet_in(client.ip, client.port)))
+    (name, (flow,)), *_ = flow_events(napp)
+    assert name == FLOWS_INSTALL_EVENT
+    assert flow == flows.monitor_flow(client, 5222, idle_timeout=120)
+
+
+def answer(napp, xid: int, *entries) -> None:
+    napp.evaluate_flow_stats(
+        routed(MessageType.FLOW_STATS, FlowStatsReply(DPID, tuple(entries)), xid=xid)
+    )
+
+
+def block_fast_client(napp, clock) -> None:
+    """Monitor FAST and SLOW, then two polls in which FAST floods."""
+    restore(napp)
+    monitor_started(napp, FAST)
+    monitor_started(napp, SLOW)
+    answer(napp, poll(napp), stats_entry(FAST, 10, 2000, 1.0), stats_entry(SLOW, 2, 200, 1.0))
+    clock[0] = 10.0
+    answer(
+        napp,
+        poll(napp),
+        stats_entry(FAST, 10 + 500, 2000 + 500 * 300, 11.0),
+        stats_entry(SLOW, 4, 332, 11.0),
+    )
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+def test_restore_installs_capture_flows_and_asks_for_meter_features(napp):
+    events = restore(napp)
+    assert events == [(FLOWS_INSTALL_EVENT, flows.capture_flows([5222]))]
+    (request,) = drain(napp.controller.buffers.msg_out)
+    assert request.name == REQUEST
+    assert int(request.content["message"].multipart_type) == 11
+
+
+def test_capture_packet_in_installs_a_monitor_flow(napp):
+    restore(napp)
+    monitor_started(napp, FAST)
+    status = napp.limiter.status()["switches"][DPID]
+    assert status["monitored"] == 1
+
+
+def test_packet_in_of_a_switch_we_do_not_run_on_is_ignored(napp):
+    napp.on_packet_in(routed(MessageType.PACKET_IN, packet_in(FAST.ip, FAST.port)))
+    assert flow_events(napp) == []
+
+
+def test_poll_is_one_cookie_filtered_request(napp):
+    restore(napp)
+    monitor_started(napp, FAST)
+    monitor_started(napp, SLOW)
+    drain(napp.controller.buffers.msg_out)
+    napp.execute()
+    (request,) = drain(napp.controller.buffers.msg_out)
+    body = request.content["message"].body
+    assert (body.cookie, body.cookie_mask) == flows.monitor_poll_selector()
+    napp.execute()  # not due again yet
+    assert drain(napp.controller.buffers.msg_out) == []
+
+
+def test_flow_stats_block_the_flooder_and_delete_its_monitor(napp, clock):
+    block_fast_client(napp, clock)
+    events = flow_events(napp)
+    assert events[0] == (FLOWS_INSTALL_EVENT, flows.block_flows(FAST, [5222], 60))
+    assert events[1] == (FLOWS_DELETE_EVENT, [flows.delete_monitor(FAST, 5222)])
+    assert len(events) == 2
+    blocked = napp.limiter.blocked()
+    assert [(b["ip"], b["port"], b["manual"]) for b in blocked] == [(FAST.ip, FAST.port, False)]
+    assert [m["ip"] for m in napp.limiter.monitored()] == [SLOW.ip]
+
+
+def test_a_reply_to_someone_elses_poll_is_not_evaluated(napp, clock):
+    restore(napp)
+    monitor_started(napp, FAST)
+    xid = poll(napp)
+    answer(napp, xid, stats_entry(FAST, 10, 2000, 1.0))
+    clock[0] = 3.0
+    answer(napp, xid + 1000, stats_entry(FAST, 10 + 500, 2000 + 500 * 300, 4.0))  # of_core's
+    answer(napp, xid, stats_entry(FAST, 10 + 500, 2000 + 500 * 300, 4.0))  # answered already
+    assert flow_events(napp) == []
+    assert napp.limiter.blocked() == []
+
+
+def test_block_flow_removed_unblocks_and_counts(napp, clock):
+    block_fast_client(napp, clock)
+    flow_events(napp)
+    (drop,) = flows.block_flows(FAST, [5222], 60)
+    clock[0] = 70.0
+    napp.on_flow_removed(
+        routed(MessageType.FLOW_REMOVED, removed(drop, FlowRemovedReason.HARD_TIMEOUT, 60.0))
+    )
+    assert napp.limiter.blocked() == []
+    assert napp.limiter.status()["unblocks_total"] == {"expired": 1}
+    kinds = [e["kind"] for e in napp.limiter.history()]
+    assert kinds == ["block", "unblock"]
+
+
+def test_meter_features_switch_to_meters_before_the_flows_that_use_them(napp, db_path, clock):
+    napp.limiter.update_settings({"mode": "meter"}, clock_now(clock))
+    restore(napp)
+    drain(napp.controller.buffers.msg_out)
+    features = MeterFeatures(
+        max_meter=100, band_types=2, capabilities=0xF, max_bands=1, max_color=0
+    )
+    switch = napp.controller.switches[DPID]
+    napp.on_multipart_reply(
+        KytosEvent(
+            name="kytos/of_core.multipart_reply.received",
+            content={"switch": switch, "xid": 1, "multipart_type": 11, "body": [features]},
+        )
+    )
+    assert napp.limiter.status()["switches"][DPID]["mode"] == "meter"
+    drain(napp.controller.buffers.app)
+    napp.on_packet_in(routed(MessageType.PACKET_IN, packet_in(FAST.ip, FAST.port)))
+    events = drain(napp.controller.buffers.app)
+    assert [event.name for event in events] == [ORDERED, FLOWS_INSTALL_EVENT]
+    (flow,) = events[1].content["flow_dict"]["flows"]
+    assert flow["instructions"][0] == {"instruction_type": "meter", "meter_id": 1}
+    napp.forward_meter_mod(events[0])
+    (meter_mod,) = drain(napp.controller.buffers.msg_out)
+    assert meter_mod.name == "xmpp_ofc/rate_limiter.messages.out.ofpt_meter_mod"
+    assert meter_mod.content["destination"] is switch.connection
+    assert meter_mod.content["message"].meter_id == 1
+
+
+def clock_now(clock) -> Instant:
+    return Instant(mono=1000.0 + clock[0], wall=WALL0 + clock[0])
+
+
+def test_stop_forgets_the_switch(napp):
+    restore(napp)
+    monitor_started(napp, FAST)
+    napp.on_stop(routed(Control.STOP, Control.STOP))
+    assert napp.limiter.known_switches() == []
+    napp.on_packet_in(routed(MessageType.PACKET_IN, packet_in(SLOW.ip, SLOW.port)))
+    assert flow_events(napp) == []
+
+
+def test_restart_restores_blocks_with_their_remaining_time(napp, db_path, clock):
+    block_fast_client(napp, clock)
+    flow_events(napp)
+    napp.shutdown()
+    clock[0] = 30.0  # the 60 s block started at 10 s: 40 s left
+    again = make_napp()
+    try:
+        (block,) = again.limiter.blocked()
+        assert (block["ip"], block["port"]) == (FAST.ip, FAST.port)
+        events = restore(again)
+        assert events == [
+            (
+                FLOWS_INSTALL_EVENT,
+                flows.capture_flows([5222]) + flows.block_flows(FAST, [5222], 40),
+            )
+        ]
+    finally:
+        again.shutdown()
+
+
+# --- REST -----------------------------------------------------------------------------------
+
+
+def snapshot(napp) -> tuple:
+    """Everything a refused request must leave as it was."""
+    return (
+        napp.limiter.blocked(),
+        napp.limiter.monitored(),
+        napp.limiter.settings.to_json(),
+        napp.limiter.history(),
+        napp.controller.buffers.app.qsize(),
+        napp.controller.buffers.msg_out.qsize(),
+    )
+
+
+def test_get_monitored_blocked_status_events(api, napp, clock):
+    block_fast_client(napp, clock)
+    clock[0] = 25.0
+    response = api.get(f"{URL}/monitored")
+    assert response.status_code == 200
+    (slow,) = response.json["monitored"]
+    assert (slow["ip"], slow["port"], slow["server_port"]) == (SLOW.ip, SLOW.port, 5222)
+    assert slow["packets_per_min"] == pytest.approx(12.0)
+    assert slow["since"] == WALL0
+    response = api.get(f"{URL}/blocked")
+    (fast,) = response.json["blocked"]
+    assert fast["remaining"] == pytest.approx(45.0)
+    assert fast["expires"] == WALL0 + 70.0
+    assert fast["manual"] is False and "packets/min" in fast["reason"]
+    status = api.get(f"{URL}/status").json
+    assert status["switches"][DPID]["mode"] == "block"
+    assert status["blocks_total"] == {"auto": 1}
+    events = api.get(f"{URL}/events?limit=1").json["events"]
+    assert [e["kind"] for e in events] == ["block"]
+    assert api.get(f"{URL}/monitored?dpid=nope").status_code == 404
+
+
+def test_manual_block_and_unblock(api, napp, clock):
+    restore(napp)
+    body = {"dpid": DPID, "ip": "2001:db8::7", "port": 5000, "duration": 30, "reason": "test"}
+    response = api.post(f"{URL}/blocked", json=body)
+    assert response.status_code == 201, response.json
+    assert response.json["block"]["manual"] is True
+    target = Client("2001:db8::7", 5000)
+    assert flow_events(napp) == [(FLOWS_INSTALL_EVENT, flows.block_flows(target, [5222], 30))]
+    response = api.delete(f"{URL}/blocked/{DPID}/2001:db8::7/5000")
+    assert response.status_code == 200, response.json
+    assert flow_events(napp) == [(FLOWS_DELETE_EVENT, [flows.delete_block(target)])]
+    assert napp.limiter.status()["unblocks_total"] == {"manual": 1}
+
+
+def test_whole_address_block_and_unblock(api, napp):
+    restore(napp)
+    response = api.post(f"{URL}/blocked", json={"dpid": DPID, "ip": "10.0.0.9"})
+    assert response.status_code == 201, response.json
+    assert response.json["block"]["port"] is None
+    assert api.delete(f"{URL}/blocked/{DPID}/10.0.0.9").status_code == 200
+    assert napp.limiter.blocked() == []
+
+
+BAD_POSTS = [
+    ({"dpid": DPID, "ip": "10.0.0.300"}, 400),
+    ({"dpid": DPID, "ip": "10.0.0.1", "port": 0}, 400),
+    ({"dpid": DPID, "ip": "10.0.0.1", "port": 70000}, 400),
+    ({"dpid": DPID, "ip": "10.0.0.1", "port": "80"}, 400),
+    ({"dpid": DPID, "ip": "10.0.0.1", "duration": -5}, 400),
+    ({"dpid": DPID, "ip": "10.0.0.1", "duration": 10**9}, 400),
+    ({"dpid": DPID, "ip": "10.0.0.1", "duration": 1.5}, 400),
+    ({"dpid": DPID, "ip": "10.0.0.1", "reason": 7}, 400),
+    ({"dpid": DPID, "ip": "10.0.0.1", "colour": "red"}, 400),
+    ({"dpid": DPID}, 400),
+    ({"ip": "10.0.0.1"}, 400),
+    ({"dpid": "00:00:00:00:00:00:00:99", "ip": "10.0.0.1"}, 404),
+    ({"dpid": DPID, "ip": "192.168.1.5"}, 409),
+]
+
+
+@pytest.mark.parametrize(("body", "status"), BAD_POSTS)
+def test_refused_block_changes_nothing(api, napp, body, status):
+    napp.limiter.update_settings({"whitelist": ["192.168.1.0/24"]}, clock_now([0.0]))
+    restore(napp)
+    before = snapshot(napp)
+    response = api.post(f"{URL}/blocked", json=body)
+    assert response.status_code == status
+    assert isinstance(response.json["response"], str) and response.json["response"]
+    assert snapshot(napp) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b"", "application/json", 400),
+        (b"{}", "application/json", 400),
+        (json.dumps({"dpid": DPID, "ip": "10.0.0.1"}).encode(), "text/plain", 415),
+    ],
+)
+@pytest.mark.parametrize("method_path", [("post", "blocked"), ("patch", "settings")])
+def test_malformed_bodies_change_nothing(api, napp, data, content_type, status, method_path):
+    restore(napp)
+    before = snapshot(napp)
+    method, path = method_path
+    response = getattr(api, method)(f"{URL}/{path}", data=data, content_type=content_type)
+    assert response.status_code == status
+    assert response.json["response"]
+    assert snapshot(napp) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        (f"blocked/{DPID}/10.0.0.1/5000", 404),  # not blocked
+        (f"blocked/{DPID}/10.0.0.1", 404),
+        ("blocked/00:00:00:00:00:00:00:99/10.0.0.1/5000", 404),
+        (f"blocked/{DPID}/not-an-ip/5000", 400),
+        (f"blocked/{DPID}/10.0.0.1/port", 400),
+        (f"blocked/{DPID}/10.0.0.1/0", 400),
+        (f"blocked/{DPID}/10.0.0.1/65536", 400),
+    ],
+)
+def test_refused_unblock_changes_nothing(api, napp, path, status):
+    restore(napp)
+    api.post(f"{URL}/blocked", json={"dpid": DPID, "ip": "10.0.0.1", "port": 5001})
+    flow_events(napp)
+    before = snapshot(napp)
+    response = api.delete(f"{URL}/{path}")
+    assert response.status_code == status
+    assert response.json["response"]
+    assert snapshot(napp) == before
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"threshold_ppm": -1},
+        {"threshold_ppm": 10**12},
+        {"poll_interval_s": 0},
+        {"block_duration_s": 70000},
+        {"xmpp_ports": [5222, 0]},
+        {"xmpp_ports": []},
+        {"whitelist": ["10.0.0.0/33"]},
+        {"mode": "nuke"},
+        {"per_ip_aggregate": "yes"},
+        {"unknown_setting": 1},
+        {"threshold_ppm": 50, "mode": "nuke"},  # one bad field refuses the whole patch
+    ],
+)
+def test_refused_settings_patch_changes_nothing(api, napp, patch):
+    restore(napp)
+    before = snapshot(napp)
+    response = api.patch(f"{URL}/settings", json=patch)
+    assert response.status_code == 400
+    assert response.json["response"]
+    assert snapshot(napp) == before
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=-1", "limit=x", "limit=100000"])
+def test_bad_events_limit(api, query):
+    response = api.get(f"{URL}/events?{query}")
+    assert response.status_code == 400
+    assert response.json["response"]
+
+
+def test_settings_patch_applies_persists_and_reinstalls_capture(api, napp, db_path):
+    restore(napp)
+    response = api.patch(f"{URL}/settings", json={"threshold_ppm": 50, "xmpp_ports": [5222, 5223]})
+    assert response.status_code == 200, response.json
+    assert response.json["changed"] == ["threshold_ppm", "xmpp_ports"]
+    assert api.get(f"{URL}/settings").json["threshold_ppm"] == 50
+    events = flow_events(napp)
+    assert events == [
+        (FLOWS_DELETE_EVENT, [flows.delete_capture()]),
+        (FLOWS_INSTALL_EVENT, flows.capture_flows([5222, 5223])),
+    ]
+    napp.shutdown()
+    again = make_napp()
+    try:
+        assert again.limiter.settings.threshold_ppm == 50
+        assert again.limiter.settings.xmpp_ports == (5222, 5223)
+    finally:
+        again.shutdown()
