@@ -5,6 +5,8 @@
     status               what runs, flows per table, monitored and blocked clients
     load [--duration S] [--rate R] [--spam-rate R] [--json FILE]
                          XMPP load: users at R msgs/min each, spammers at R msgs/min each
+    restart-controller   stop the controller (by PID) and start it on the same state
+    restart-switch       restart ovs-vswitchd (flows lost, as after a switch reboot)
     down                 remove everything (also after a crash or Ctrl-C)
     list                 tags with namespaces or state left behind
     cleanup TAG... | --all   remove what those tags own
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--connect-timeout", type=float, default=20.0, help="login timeout (20 s)")
     load.add_argument("--json", type=Path, default=None, help="write the summary here (- = stdout)")
 
+    command("restart-controller", "stop the controller and start it on the same base dir")
+    command("restart-switch", "restart ovs-vswitchd on the same database (empty flow tables)")
     command("down", "remove everything the lab built")
 
     commands.add_parser("list", help="tags with namespaces or state left behind")
@@ -100,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "up": cmd_up,
         "status": cmd_status,
         "load": cmd_load,
+        "restart-controller": cmd_restart_controller,
+        "restart-switch": cmd_restart_switch,
         "down": cmd_down,
         "list": cmd_list,
         "cleanup": cmd_cleanup,
@@ -289,6 +295,39 @@ def cmd_load(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> int:
         else:
             args.json.write_text(text + "\n")
     return 130 if summary["interrupted"] else 0
+
+
+# --- restarts ---------------------------------------------------------------------------
+
+
+def _running_lab(tag: str) -> xmpp_lab.LabDescription | None:
+    description = xmpp_lab.LabDescription.load(tag)
+    if description is None or not description.complete:
+        print(f"error: lab {tag!r} is not up (run `up` first)", file=sys.stderr)
+        return None
+    return description
+
+
+def cmd_restart_controller(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> int:
+    description = _running_lab(args.tag)
+    if description is None:
+        return 1
+    if description.of_port is None:
+        print(f"error: lab {args.tag!r} has no controller (--no-controller)", file=sys.stderr)
+        return 1
+    xmpp_lab.restart_controller(description, say)
+    say(f"controller restarted; OVS connected again (REST {description.api_url})")
+    return 0
+
+
+def cmd_restart_switch(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> int:
+    description = _running_lab(args.tag)
+    if description is None:
+        return 1
+    xmpp_lab.restart_switch(description)
+    connected = "; connected to the controller again" if description.of_port else ""
+    say(f"ovs-vswitchd restarted{connected}")
+    return 0
 
 
 # --- down, list, cleanup ---------------------------------------------------------------

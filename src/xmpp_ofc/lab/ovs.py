@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xmpp_ofc.lab import netns
-from xmpp_ofc.lab.state import LabState, RecordedProcess, read_pidfile
+from xmpp_ofc.lab.state import LabState, RecordedProcess, read_pidfile, start_time
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 DAEMONS = ("ovsdb-server", "ovs-vswitchd")
@@ -179,6 +179,36 @@ class OvsSwitch:
         if pid is None:
             raise netns.CommandError(f"{program} wrote no pidfile {pidfile}")
         self._daemons.append(self.state.add_process(pid, program))
+
+    def restart_vswitchd(self) -> None:
+        """Stop ovs-vswitchd by its PID and start it again on the same database.
+
+        What a rebooted switch looks like to its controller: the OpenFlow
+        connection drops, and the new vswitchd comes back with the bridge, its
+        ports and its controller target from the database but with EMPTY flow
+        tables (OVS keeps no flows across a restart), so whatever runs after
+        the reconnect is the controller's doing.  ovsdb-server keeps running.
+        """
+        self._reload_state()
+        pidfile = self.rundir / "ovs-vswitchd.pid"
+        pid = read_pidfile(pidfile)
+        if pid is not None:
+            daemon = next(
+                (p for p in self.state.processes if p.pid == pid and p.what == "ovs-vswitchd"),
+                None,
+            )
+            if daemon is None and start_time(pid) is not None:
+                daemon = RecordedProcess.of(pid, "ovs-vswitchd")  # our pidfile, so ours
+            if daemon is not None:
+                daemon.terminate()
+                self.state.forget_process(daemon)
+                self._daemons = [d for d in self._daemons if d != daemon]
+        self._start_daemon("ovs-vswitchd", [f"unix:{self.db_socket}"])
+
+    def _reload_state(self) -> None:
+        """Re-read state.json in place: other processes (load, status) may have changed it."""
+        fresh = LabState.load(self.state.tag)
+        self.state.namespaces, self.state.processes = fresh.namespaces, fresh.processes
 
     def stop(self) -> None:
         """Stop vswitchd, then the database server, by their recorded PIDs."""

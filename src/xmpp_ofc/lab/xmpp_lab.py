@@ -47,6 +47,7 @@ SWITCH_NAME = "sw"
 SERVER_NAME = "xmpp"
 DPID = 1
 DESCRIPTION_FILE = "lab.json"
+CONTROLLER_WHAT = "xmpp_ofc controller"  # how state.json names the controller process
 
 # Forwarding modes: "controller" = our NApps (l2_switch) forward; "normal" = the lab
 # adds OVS NORMAL (built-in learning switch) flows at priority 1 in tables 0 and 1,
@@ -109,12 +110,23 @@ class LabDescription:
         return None if self.api_port is None else f"http://127.0.0.1:{self.api_port}/api/"
 
     def switch(self) -> OvsSwitch:
-        """The OVS tools for the lab's bridge (read-only use: flows, controller state)."""
+        """The OVS tools for the lab's bridge (flows, controller state, vswitchd restart)."""
         return OvsSwitch(
             namespace=self.switch_namespace,
             rundir=Path(self.switch_rundir),
             dpid=self.dpid,
-            state=state.LabState(self.tag),
+            state=state.LabState.load(self.tag),
+        )
+
+    def controller(self) -> ControllerProcess:
+        """A handle on the lab's controller: its REST API (``get``/``patch``/...) and log.
+
+        Not started by this call; :func:`start_controller` starts it.
+        """
+        if self.of_port is None or self.api_port is None or self.controller_log is None:
+            raise RuntimeError(f"lab {self.tag!r} was built without a controller")
+        return ControllerProcess(
+            Path(self.controller_log).parent, of_port=self.of_port, api_port=self.api_port
         )
 
     def save(self) -> None:
@@ -291,9 +303,7 @@ def _build(topology: Topology, options: LabOptions, say: Callable[[str], None]) 
             controller_dir, of_port=options.of_port, api_port=options.api_port
         )
         say(f"starting the controller (log {controller.log_path})")
-        controller.start(
-            timeout=60, on_spawn=lambda child: topology.adopt(child, "xmpp_ofc controller")
-        )
+        controller.start(timeout=60, on_spawn=lambda child: topology.adopt(child, CONTROLLER_WHAT))
         if not switch.ovs.wait_connected(timeout=30):
             raise TimeoutError(
                 f"OVS did not connect to the controller within 30 s; "
@@ -303,6 +313,71 @@ def _build(topology: Topology, options: LabOptions, say: Callable[[str], None]) 
     description.save()
     say(f"lab {options.tag!r} up in {time.monotonic() - started:.1f} s")
     return description
+
+
+# --- controller restart ------------------------------------------------------------
+
+
+def stop_controller(description: LabDescription, timeout: float = 20.0) -> bool:
+    """Stop the lab's controller by its recorded PID; False when none was running.
+
+    SIGTERM first (Kytos shuts its NApps down cleanly), SIGKILL after ``timeout``.
+    Returns once OVS has noticed the lost connection, so a later
+    :func:`start_controller` can wait for a *new* one.
+    """
+    recorded = state.LabState.load(description.tag)
+    controllers = [p for p in recorded.processes if p.what == CONTROLLER_WHAT]
+    running = [p for p in controllers if p.alive()]
+    for process in controllers:
+        process.terminate(timeout)
+        recorded.forget_process(process)
+    switch = description.switch()
+    deadline = time.monotonic() + 10
+    while switch.is_connected() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return bool(running)
+
+
+def start_controller(
+    description: LabDescription, timeout: float = 60.0, say: Callable[[str], None] = print
+) -> ControllerProcess:
+    """Start the lab's controller again: same ports, same Kytos base directory.
+
+    The base directory holds what the NApps persist (the rate limiter's
+    blocks and settings), so this is a controller restart, not a new one.
+    Waits until OVS is connected to it.
+    """
+    controller = description.controller()
+    for port in (controller.of_port, controller.api_port):
+        if port_in_use(port):
+            raise OSError(f"127.0.0.1:{port} is in use: is the controller still running?")
+    recorded = state.LabState.load(description.tag)
+    say(f"starting the controller (log {controller.log_path})")
+    controller.start(
+        timeout=timeout,
+        on_spawn=lambda child: recorded.add_process(child.pid, CONTROLLER_WHAT),
+    )
+    if not description.switch().wait_connected(timeout=30):
+        raise TimeoutError(
+            f"OVS did not reconnect to the controller within 30 s; log: {controller.log_path}"
+        )
+    return controller
+
+
+def restart_controller(
+    description: LabDescription, say: Callable[[str], None] = print
+) -> ControllerProcess:
+    """Stop the controller (by PID) and start it again on the same base directory."""
+    say("stopping the controller" if stop_controller(description) else "controller was not running")
+    return start_controller(description, say=say)
+
+
+def restart_switch(description: LabDescription, timeout: float = 30.0) -> None:
+    """Restart ovs-vswitchd (empty flow tables) and wait until it is back with the controller."""
+    switch = description.switch()
+    switch.restart_vswitchd()
+    if description.of_port is not None and not switch.wait_connected(timeout=timeout):
+        raise TimeoutError(f"OVS did not reconnect to the controller within {timeout} s")
 
 
 def teardown(tag: str) -> bool:
