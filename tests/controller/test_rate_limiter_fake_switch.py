@@ -1,0 +1,310 @@
+"""rate_limiter in the real controller process, against scripted fake switches.
+
+What a switch receives is what the whole stack sent: of_core's events ->
+dispatcher routing -> rate_limiter -> flow_manager / msg_out. The fake switch
+answers the rate limiter's cookie-filtered flow-stats polls with counters that
+rise as fast as the test wants, and its meter-features request when asked to.
+Polls run every second (environment override), so "within two polls" is seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+from pyof.v0x04.asynchronous.flow_removed import FlowRemoved
+from pyof.v0x04.asynchronous.packet_in import PacketIn
+from pyof.v0x04.common.header import Type
+from pyof.v0x04.controller2switch.common import MultipartType
+from pyof.v0x04.controller2switch.flow_mod import FlowModCommand
+from pyof.v0x04.controller2switch.multipart_reply import MeterFeatures, MultipartReply
+
+from napps.xmpp_ofc.rate_limiter import flows
+from napps.xmpp_ofc.rate_limiter.flows import Client
+from xmpp_ofc import cookies, pipeline
+from xmpp_ofc.cookies import Kind, Owner
+from xmpp_ofc.openflow.flow_json import flow_mod_from_dict, flow_mod_to_dict
+from xmpp_ofc.openflow.match import match_from_dict
+from xmpp_ofc.testing import frames
+from xmpp_ofc.testing.controller import ControllerProcess
+from xmpp_ofc.testing.fake_switch import FakeSwitch, Received, flow_stats
+
+API = "xmpp_ofc/rate_limiter/v1"
+PORTS = (5222, 5269)
+OFPMP_METER_FEATURES = 11
+OFPRR_HARD_TIMEOUT = 1
+_dpids = itertools.count(0x300)
+
+
+@pytest.fixture(scope="module")
+def controller(tmp_path_factory):
+    base = tmp_path_factory.mktemp("rate_limiter_controller")
+    env = {
+        "XMPP_OFC_RATE_LIMITER_POLL_INTERVAL": "1",
+        "XMPP_OFC_RATE_LIMITER_TIMER_INTERVAL": "0.2",
+        "XMPP_OFC_RATE_LIMITER_XMPP_PORTS": ",".join(map(str, PORTS)),
+        "XMPP_OFC_RATE_LIMITER_DB_PATH": str(base / "rate_limiter.sqlite"),
+        "KYTOS_OF_CORE_STATS_INTERVAL": "3600",
+    }
+    process = ControllerProcess(base, env=env)
+    process.start()
+    yield process
+    process.stop()
+    log = process.log_text()
+    if "Traceback" in log:
+        print(log[-6000:])
+
+
+class CountingSwitch(FakeSwitch):
+    """A fake switch whose monitor flows count ``packets_per_poll`` more at each of our polls.
+
+    It records every cookie-filtered OFPMP_FLOW request and answers it with the
+    monitor flows it was given (``monitor``), counters rising; with
+    ``meter_features`` it answers OFPMP_METER_FEATURES too.
+    """
+
+    def __init__(self, *args, meters: int = 0, **kwargs) -> None:
+        super().__init__(*args, on_message=self._on_message, **kwargs)
+        self.meters = meters
+        self.polls: list[Received] = []
+        self.monitors: dict[Client, dict] = {}
+        self.packets_per_poll: dict[Client, int] = {}
+        self._counts: dict[Client, int] = {}
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def monitor(self, client: Client, packets_per_poll: int) -> None:
+        with self._lock:
+            self.monitors[client] = flows.monitor_flow(client, 5222, idle_timeout=120)
+            self.packets_per_poll[client] = packets_per_poll
+
+    def _on_message(self, item: Received) -> None:
+        if item.message_type != Type.OFPT_MULTIPART_REQUEST or item.message is None:
+            return
+        kind = int(item.message.multipart_type)
+        if kind == OFPMP_METER_FEATURES and self.meters:
+            features = MeterFeatures(
+                max_meter=self.meters,
+                band_types=1 << 1,
+                capabilities=0b1111,
+                max_bands=1,
+                max_color=0,
+            )
+            reply = MultipartReply(xid=item.xid, multipart_type=kind, flags=0, body=features)
+            self.send(reply)
+        elif kind == MultipartType.OFPMP_FLOW and int(item.message.body.cookie_mask):
+            self.polls.append(item)
+            with self._lock:
+                self.flows = [self._stats(client) for client in self.monitors]
+
+    def _stats(self, client: Client):
+        count = self._counts.get(client, 0) + self.packets_per_poll[client]
+        self._counts[client] = count
+        age = time.monotonic() - self._started
+        stats = flow_stats(
+            self.monitors[client],
+            packet_count=count,
+            byte_count=count * 400,
+            duration_sec=int(age),
+        )
+        stats.duration_nsec = int((age % 1) * 1e9)
+        return stats
+
+
+@pytest.fixture
+def switch(controller):
+    with CountingSwitch("127.0.0.1", controller.of_port, dpid=next(_dpids), ports=(1, 2)) as sw:
+        sw.handshake()
+        wait_for_capture(sw)
+        yield sw
+
+
+def flow_mods(sw: FakeSwitch, since: int = 0) -> list[tuple[int, dict]]:
+    return [
+        (int(r.message.command), flow_mod_to_dict(r.message))
+        for r in sw.received[since:]
+        if r.message_type == Type.OFPT_FLOW_MOD
+    ]
+
+
+def wait_until(condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return result
+
+
+def canonical(flow: dict) -> dict:
+    return flow_mod_to_dict(flow_mod_from_dict(flow, "add"))
+
+
+def wait_for_capture(sw: FakeSwitch) -> list[tuple[int, dict]]:
+    wanted = [canonical(flow) for flow in flows.capture_flows(PORTS)]
+    assert wait_until(lambda: all(f in [m for _, m in flow_mods(sw)] for f in wanted)), (
+        "capture flows not installed"
+    )
+    return flow_mods(sw)
+
+
+def capture_packet_in(client: Client, server_port: int = 5222) -> PacketIn:
+    frame = frames.tcp4_frame(
+        eth_src="02:00:00:00:00:02",
+        eth_dst="02:00:00:00:00:01",
+        ip_src=client.ip,
+        ip_dst="10.0.0.1",
+        tp_src=client.port,
+        tp_dst=server_port,
+        flags=0x02,
+    )
+    return PacketIn(
+        buffer_id=0xFFFFFFFF,
+        total_len=len(frame),
+        reason=1,
+        table_id=0,
+        cookie=cookies.encode(Owner.RATE_LIMITER, Kind.CAPTURE, flows.CAPTURE_ID_IPV4),
+        match=match_from_dict({"in_port": 2}),
+        data=frame,
+    )
+
+
+def wait_for_flow(sw: FakeSwitch, wanted: dict, since: int = 0, timeout: float = 10.0) -> int:
+    """Index (in ``received``) of the FlowMod ADD of ``wanted``."""
+    wanted = canonical(wanted)
+
+    def find():
+        for index, item in enumerate(sw.received[since:], since):
+            if item.message_type == Type.OFPT_FLOW_MOD and (
+                int(item.message.command) == FlowModCommand.OFPFC_ADD
+                and flow_mod_to_dict(item.message) == wanted
+            ):
+                return index + 1  # truthy even for index 0
+        return None
+
+    found = wait_until(find, timeout)
+    assert found, f"flow not installed: {wanted}"
+    return found - 1
+
+
+def test_connect_installs_capture_flows_for_each_port_and_ip_version_after_the_base(switch):
+    mods = flow_mods(switch)
+    added = [flow for command, flow in mods if command == FlowModCommand.OFPFC_ADD]
+    base = added.index(canonical(pipeline.base_table_miss()))
+    captures = [added.index(canonical(flow)) for flow in flows.capture_flows(PORTS)]
+    assert min(captures) > base
+    matches = {
+        (added[i]["match"]["dl_type"], added[i]["match"]["tp_dst"], added[i]["priority"])
+        for i in captures
+    }
+    assert matches == {(eth, port, 150) for eth in (0x0800, 0x86DD) for port in PORTS}
+
+
+def test_packet_in_monitor_poll_block_then_expiry(controller, switch):
+    client = Client("10.0.0.7", 40001)
+    since = switch.mark()
+    switch.send(capture_packet_in(client))
+    monitor = flows.monitor_flow(client, 5222, idle_timeout=120)
+    installed = flow_mod_to_dict(switch.received[wait_for_flow(switch, monitor, since)].message)
+    assert (installed["table_id"], installed["priority"], installed["idle_timeout"]) == (
+        0,
+        200,
+        120,
+    )
+    assert installed["flags"] == ["send_flow_rem"]
+
+    polls_before = len(switch.polls)
+    switch.monitor(client, packets_per_poll=1000)  # 60000 packets/min, 400 B each
+    block = flows.block_flows(client, [5222], 60)[0]
+    dropped = flow_mod_to_dict(switch.received[wait_for_flow(switch, block, since, 8.0)].message)
+    assert (dropped["priority"], dropped["hard_timeout"], dropped["instructions"]) == (300, 60, [])
+    assert dropped["flags"] == ["send_flow_rem"]
+    # The first poll is the baseline; the second gives a rate. One poll per switch each time.
+    assert len(switch.polls) - polls_before <= 3
+    for poll in switch.polls:
+        body = poll.message.body
+        assert (int(body.cookie), int(body.cookie_mask)) == flows.monitor_poll_selector()
+        assert int(body.table_id) == 0
+    deleted = [
+        flow
+        for command, flow in flow_mods(switch, since)
+        if command == FlowModCommand.OFPFC_DELETE and flow["cookie"] == monitor["cookie"]
+    ]
+    assert deleted, "monitor flow of the blocked client not deleted"
+
+    status, body = controller.get(f"{API}/blocked?dpid={switch.dpid_str}")
+    assert status == 200
+    assert [(b["ip"], b["port"]) for b in body["blocked"]] == [(client.ip, client.port)]
+
+    switch.send(
+        FlowRemoved(
+            xid=0,
+            cookie=block["cookie"],
+            priority=300,
+            reason=OFPRR_HARD_TIMEOUT,
+            table_id=0,
+            duration_sec=0,
+            duration_nsec=0,
+            idle_timeout=0,
+            hard_timeout=60,
+            packet_count=3,
+            byte_count=200,
+            match=match_from_dict(block["match"]),
+        )
+    )
+    assert wait_until(
+        lambda: controller.get(f"{API}/blocked?dpid={switch.dpid_str}")[1]["blocked"] == []
+    )
+    _, status = controller.get(f"{API}/status")
+    assert status["unblocks_total"].get("expired", 0) >= 1
+    _, events = controller.get(f"{API}/events")
+    mine = [e for e in events["events"] if e["dpid"] == switch.dpid_str]
+    assert [e["kind"] for e in mine] == ["block", "unblock"]
+
+
+def test_slow_client_is_polled_but_never_blocked(controller, switch):
+    client = Client("10.0.0.8", 40002)
+    since = switch.mark()
+    switch.send(capture_packet_in(client))
+    wait_for_flow(switch, flows.monitor_flow(client, 5222, idle_timeout=120), since)
+    switch.monitor(client, packets_per_poll=1)
+    polls = len(switch.polls)
+    assert wait_until(lambda: len(switch.polls) >= polls + 3)
+    assert not [f for c, f in flow_mods(switch, since) if f["priority"] == 300]
+    _, body = controller.get(f"{API}/monitored?dpid={switch.dpid_str}")
+    (entry,) = body["monitored"]
+    assert entry["packets_per_min"] is not None and entry["packets_per_min"] < 100
+
+
+def test_meter_mode_puts_the_meter_on_the_wire_before_the_monitor_that_uses_it(controller):
+    status, body = controller.patch(f"{API}/settings", {"mode": "meter"})
+    assert status == 200, body
+    try:
+        with CountingSwitch(
+            "127.0.0.1", controller.of_port, dpid=next(_dpids), ports=(1, 2), meters=64
+        ) as sw:
+            sw.handshake()
+            wait_for_capture(sw)
+            assert wait_until(
+                lambda: (
+                    controller.get(f"{API}/status")[1]["switches"].get(sw.dpid_str, {}).get("mode")
+                    == "meter"
+                )
+            )
+            client = Client("10.0.0.9", 40003)
+            since = sw.mark()
+            sw.send(capture_packet_in(client))
+            monitor = flows.monitor_flow(client, 5222, idle_timeout=120, meter_id=1)
+            flow_index = wait_for_flow(sw, monitor, since)
+            meter_adds = [
+                index
+                for index, item in enumerate(sw.received[:flow_index])
+                if item.message_type == Type.OFPT_METER_MOD
+                and int(item.message.command) == 0
+                and int(item.message.meter_id) == 1
+            ]
+            assert meter_adds, "no METER_MOD add before the monitor flow"
+            band = sw.received[meter_adds[-1]].message.bands[0]
+            assert (int(band.rate), int(band.burst_size)) == (2, 50)
+    finally:
+        controller.patch(f"{API}/settings", {"mode": "block"})
