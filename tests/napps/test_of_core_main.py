@@ -17,10 +17,13 @@ from pyof.v0x04.common.utils import unpack_message
 from pyof.v0x04.controller2switch.common import MultipartType
 from pyof.v0x04.controller2switch.features_reply import FeaturesReply
 
+from napps.kytos.of_core.v0x04.flow import Flow
+from xmpp_ofc.openflow.flow_stats_codec import FlowStatsRecord
 from xmpp_ofc.testing import frames
 from xmpp_ofc.testing.fake_switch import flow_stats, hello_bytes, make_port, multipart_parts
 
 DPID = "00:00:00:00:00:00:00:0a"
+OUTPUT_3 = {"action_type": "output", "port": 3}
 
 
 def drain(buffer):
@@ -181,8 +184,72 @@ def test_foreign_flow_reply_is_assembled_but_leaves_switch_flows_alone(napp, buf
     app = drain(buffers.app)
     assert names(app) == ["kytos/of_core.multipart_reply.received"]
     assert app[0].content["xid"] == 0xBEEF
-    assert [s.priority.value for s in app[0].content["body"]] == [0, 1, 2]
+    body = app[0].content["body"]  # decoded without pyof (see of_core README)
+    assert [type(s) for s in body] == [FlowStatsRecord] * 3
+    assert [s.priority for s in body] == [0, 1, 2]
     assert switch.flows == ["untouched"]
+
+
+def own_flow_poll_xid(napp, buffers, connection):
+    connection.switch.enable()
+    napp.on_tick(KytosEvent(name="kytos/of_core.internal.tick"))
+    [xid] = [
+        message.header.xid
+        for name, message in sent(buffers)
+        if name.endswith("ofpt_multipart_request")
+        and message.multipart_type == MultipartType.OFPMP_FLOW
+    ]
+    return xid
+
+
+def test_switch_flows_from_the_struct_codec_equal_upstream_flows_built_from_pyof(napp, buffers):
+    connection = new_connection()
+    switch = handshake(napp, connection)
+    xid = own_flow_poll_xid(napp, buffers, connection)
+    flows = [
+        flow_stats({"table_id": 2, "priority": 7, "cookie": 9, "match": {"dl_vlan": 10}}),
+        flow_stats(
+            {
+                "match": {"dl_type": 0x0800, "nw_proto": 6, "nw_src": "10.0.0.0/8", "tp_dst": 80},
+                "instructions": [
+                    {"instruction_type": "meter", "meter_id": 1},
+                    {"instruction_type": "apply_actions", "actions": [OUTPUT_3]},
+                    {"instruction_type": "goto_table", "table_id": 4},
+                ],
+            },
+            packet_count=12,
+            byte_count=3400,
+            duration_sec=5,
+        ),
+    ]  # fmt: skip
+    [part] = multipart_parts(xid, MultipartType.OFPMP_FLOW, flows, 10)
+    raw_in(napp, connection, part.pack())
+    from_pyof = [Flow(switch, stats) for stats in unpack_message(part.pack()).body]
+    assert [flow.as_dict() for flow in switch.flows] == [flow.as_dict() for flow in from_pyof]
+    assert switch.flows == from_pyof
+    assert [flow.priority for flow in switch.flows] == [7, 0x8000]
+    [event] = drain(buffers.msg_in)
+    assert event.name == "kytos/of_core.v0x04.messages.in.ofpt_multipart_reply"
+    assert event.content["source"] is connection
+    message = event.content["message"]  # read like pyof's MultipartReply
+    assert (message.header.xid.value, message.multipart_type, message.flags.value) == (xid, 1, 0)
+    assert [stats.cookie.value for stats in message.body] == [9, 0]
+
+
+def test_a_malformed_flow_stats_reply_is_logged_and_the_connection_survives(napp, buffers, caplog):
+    connection = new_connection()
+    switch = handshake(napp, connection)
+    xid = own_flow_poll_xid(napp, buffers, connection)
+    [part] = multipart_parts(xid, MultipartType.OFPMP_FLOW, [flow_stats({})], 10)
+    broken = bytearray(part.pack())
+    broken[16:18] = (500).to_bytes(2, "big")  # the entry claims more than the message holds
+    with caplog.at_level(logging.WARNING):
+        raw_in(napp, connection, bytes(broken) + part.pack())
+    assert "cannot be parsed" in caplog.text
+    assert "length 500 does not fit" in caplog.text
+    assert connection.state is ConnectionState.ESTABLISHED
+    assert len(switch.flows) == 1  # the good copy that followed was handled
+    assert "kytos/of_core.flow_stats.received" in names(drain(buffers.app))
 
 
 def test_packet_in_is_published_with_reachable_mac(napp, buffers):

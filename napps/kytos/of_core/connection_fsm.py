@@ -1,7 +1,8 @@
 """The controller side of one OpenFlow 1.3 connection, without Kytos.
 
 :class:`SwitchSession` is a state machine fed with what the switch sent (the
-raw hello, then parsed pyof messages) and the current time; every call
+raw hello, then parsed messages: pyof ones, or ``inbound.FlowStatsReplyMessage``
+for flow-stats replies) and the current time; every call
 returns an :class:`Output` saying what to send, which messages to publish,
 and whether the handshake finished or the connection must be closed.  The
 NApp shell (``main.py``) turns that into Kytos events; tests drive it directly.
@@ -33,6 +34,7 @@ from pyof.v0x04.symmetric.echo_request import EchoRequest
 from pyof.v0x04.symmetric.hello import Hello
 
 from napps.kytos.of_core.hello import negotiate_version
+from napps.kytos.of_core.inbound import FlowStatsReplyMessage
 from napps.kytos.of_core.multipart import CompletedReply, MultipartAssembler
 
 LOG = logging.getLogger(__name__)
@@ -250,9 +252,10 @@ class SwitchSession:
     def _collect_part(self, reply: Any, out: Output) -> None:
         xid = reply.header.xid.value
         multipart_type = int(reply.multipart_type)
-        completed = self.multipart.add(
-            xid, multipart_type, reply.flags.value, body_entries(reply.body)
+        entries = (
+            reply.records if isinstance(reply, FlowStatsReplyMessage) else body_entries(reply.body)
         )
+        completed = self.multipart.add(xid, multipart_type, reply.flags.value, entries)
         if completed is None:
             return
         poll = None

@@ -21,7 +21,6 @@ from typing import Any
 
 from pyof.v0x04.asynchronous.port_status import PortReason
 from pyof.v0x04.common.header import Type
-from pyof.v0x04.common.utils import unpack_message
 from pyof.v0x04.controller2switch.common import MultipartType
 
 from kytos.core import KytosEvent, KytosNApp, log
@@ -36,6 +35,7 @@ from napps.kytos.of_core.connection_fsm import (
     SwitchSession,
     Timing,
 )
+from napps.kytos.of_core.inbound import parse_message
 from napps.kytos.of_core.multipart import CompletedReply
 from napps.kytos.of_core.ports import (
     interface_attributes,
@@ -140,7 +140,7 @@ class Main(KytosNApp):
             self._apply(connection, link, out)
             return
         try:
-            message = unpack_message(frame)
+            message = parse_message(frame)
         except Exception as error:  # pyof raises many types on bad bodies
             log.warning(
                 "Skipping an OpenFlow message from %s that cannot be parsed "

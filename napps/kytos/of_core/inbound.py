@@ -1,0 +1,82 @@
+"""Framed bytes from a switch -> the message object of_core handles and publishes.
+
+Every message is unpacked by pyof (upstream's contract: ``messages.in.*``
+events carry pyof messages) except OFPMP_FLOW multipart replies: pyof costs
+~0.65 ms per flow entry, so a 50k-flow table would block the event loop for
+half a minute per poll.  Those are decoded by the shared struct codec
+(:mod:`xmpp_ofc.openflow.flow_stats_codec`, ~5 µs per entry) and published as a
+:class:`FlowStatsReplyMessage`, which behaves like pyof's MultipartReply for
+whoever reads it but only runs pyof if someone touches its body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyof.foundation.basic_types import UBInt16, UBInt32
+from pyof.v0x04.common.header import Header, Type
+from pyof.v0x04.common.utils import unpack_message
+from pyof.v0x04.controller2switch.common import MultipartType
+
+from xmpp_ofc.openflow.flow_stats_codec import (
+    FlowStatsRecord,
+    decode_flow_stats_reply,
+    is_flow_stats_reply,
+)
+
+
+def parse_message(frame: bytes) -> Any:
+    """The message for one whole OpenFlow 1.3 frame (after the hello).
+
+    Raises whatever pyof raises on a bad body, or ``FlowStatsDecodeError``
+    for a malformed flow-stats reply; the caller logs and skips the message.
+    """
+    if is_flow_stats_reply(frame):
+        return FlowStatsReplyMessage(frame)
+    return unpack_message(frame)
+
+
+class FlowStatsReplyMessage:
+    """A MULTIPART_REPLY of type OFPMP_FLOW, decoded without pyof.
+
+    ``header`` (a pyof Header), ``multipart_type`` and ``flags`` are ready, as
+    on pyof's MultipartReply; ``records`` are the entries as
+    :class:`FlowStatsRecord`.  Any other attribute (``body``, ``pack()``...)
+    unpacks the frame with pyof once, on first use, and is read from that:
+    listeners of ``messages.in.ofpt_multipart_reply`` written for upstream keep
+    working, and pay pyof's price only if they read the body.
+    """
+
+    __slots__ = ("_frame", "_pyof", "flags", "header", "multipart_type", "records")
+
+    def __init__(self, frame: bytes) -> None:
+        part = decode_flow_stats_reply(frame)
+        self._frame = frame
+        self._pyof: Any = None
+        # field types as unpack_message leaves them: the type an enum, the rest pyof ints
+        self.header = Header(
+            message_type=Type.OFPT_MULTIPART_REPLY,
+            length=UBInt16(len(frame)),
+            xid=UBInt32(part.xid),
+        )
+        self.multipart_type = MultipartType.OFPMP_FLOW
+        self.flags = UBInt16(part.flags)
+        self.records: list[FlowStatsRecord] = part.entries
+
+    def pyof(self) -> Any:
+        """pyof's MultipartReply for this frame (unpacked on first call)."""
+        if self._pyof is None:
+            self._pyof = unpack_message(self._frame)
+        return self._pyof
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for attributes not set above: delegate to pyof's message."""
+        if name.startswith("_"):  # our own slots before __init__ (copy, pickle)
+            raise AttributeError(name)
+        return getattr(self.pyof(), name)
+
+    def __repr__(self) -> str:
+        return (
+            f"FlowStatsReplyMessage(xid={self.header.xid.value}, "
+            f"flags={self.flags.value}, entries={len(self.records)})"
+        )
