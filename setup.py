@@ -35,6 +35,8 @@ setup(
     install_requires=[
         "kytos==2021.1",
         "python-openflow==2021.1",
+        # Metrics: Prometheus exposition and the Graphite push (xmpp_ofc.metrics).
+        "prometheus_client==0.26.0",
         # The lab's XMPP load (python -m xmpp_ofc.lab load) and the end-to-end tests.
         "slixmpp==1.17.0",
     ],
@@ -44,6 +46,8 @@ setup(
             "pytest==9.2.0",
             "pytest-timeout==2.4.0",
             "ruff==0.17.5",
+            # The dashboard's browser test drives Debian's chromium + chromedriver.
+            "selenium==4.51.0",
         ],
     },
     entry_points={
