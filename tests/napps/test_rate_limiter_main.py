@@ -196,6 +196,23 @@ def test_flow_stats_block_the_flooder_and_delete_its_monitor(napp, clock):
     assert [m["ip"] for m in napp.limiter.monitored()] == [SLOW.ip]
 
 
+def test_metrics_read_the_limiters_state_and_time_the_poll(napp, clock):
+    from prometheus_client import REGISTRY
+
+    from xmpp_ofc import metrics
+
+    block_fast_client(napp, clock)
+    samples = {name: list(values) for name, values in napp.metrics_snapshot().items()}
+    assert samples["xmpp_ofc_monitored_clients"] == [((DPID,), 1)]
+    assert samples["xmpp_ofc_blocked_clients"] == [((DPID,), 1)]
+    assert samples["xmpp_ofc_blocks"] == [(("auto",), 1)]
+    assert samples["xmpp_ofc_client_packets_per_minute"] == [
+        ((DPID, SLOW.ip, str(SLOW.port)), pytest.approx(12.0))
+    ]
+    polls = REGISTRY.get_sample_value("xmpp_ofc_poll_secs_count", {metrics.DP_ID: DPID})
+    assert polls is not None and polls >= 2
+
+
 def test_a_reply_to_someone_elses_poll_is_not_evaluated(napp, clock):
     restore(napp)
     monitor_started(napp, FAST)

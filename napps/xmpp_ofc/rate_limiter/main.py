@@ -21,6 +21,11 @@ Sending only puts events on buffers (it never blocks). Meter mods keep their
 place among the flow commands through the app buffer (see ``kytos_commands``);
 ``forward_meter_mod`` is the on-loop listener that moves them to msg_out.
 
+Metrics: monitored/blocked clients, block/unblock totals and per-client rates are
+read from the limiter when Prometheus scrapes (:data:`xmpp_ofc.metrics.RATE_LIMITER`);
+packet-in handling time and the evaluation time of each poll reply are observed as
+they happen.
+
 Flow-stats replies are used only when they answer one of our own cookie-filtered
 polls (matched by xid): of_core's periodic full poll arrives at other times, and
 a window shorter than the poll interval would make a login burst look like a
@@ -58,6 +63,7 @@ from napps.xmpp_ofc.rate_limiter.settings_model import (
     SettingsError,
 )
 from napps.xmpp_ofc.rate_limiter.store import SqliteStore, default_path
+from xmpp_ofc import metrics
 from xmpp_ofc.commands import AnyCommand
 from xmpp_ofc.kytos_commands import CommandSender
 from xmpp_ofc.kytos_events import listen_on_loop
@@ -145,6 +151,7 @@ class Main(KytosNApp):
         # xids of our unanswered flow-stats polls, per switch.
         self._polls: dict[str, deque[int]] = {}
         self._next_sweep = time.monotonic() + settings.SWEEP_INTERVAL
+        metrics.RATE_LIMITER.bind(self.metrics_snapshot)
         log.info("xmpp_ofc/rate_limiter: state in %s", path)
         self.execute_as_loop(settings.TIMER_INTERVAL)
 
@@ -161,8 +168,13 @@ class Main(KytosNApp):
                 self.sender.send(self.limiter.tick(instant))
 
     def shutdown(self) -> None:
+        metrics.RATE_LIMITER.unbind()
         self.store.close()
         log.info("xmpp_ofc/rate_limiter stopped")
+
+    def metrics_snapshot(self) -> metrics.Samples:
+        """Counts, totals and the fastest clients' rates (at scrape time)."""
+        return metrics.rate_limiter_samples(self.limiter.status(), self.limiter.monitored())
 
     def _send(self, commands: list[AnyCommand]) -> None:
         """Send under the caller's lock (callers hold ``self._lock``)."""
@@ -190,6 +202,8 @@ class Main(KytosNApp):
             self._active.discard(dpid)
             self._polls.pop(dpid, None)
             self.limiter.stop(dpid, now())
+        metrics.PACKET_IN_SECS.remove_by_labels({metrics.DP_ID: dpid, "napp": NAPP_ID})
+        metrics.POLL_SECS.remove_by_labels({metrics.DP_ID: dpid})
 
     @listen_on_loop(_routed(MessageType.SWITCH_DOWN))
     def on_switch_down(self, event: KytosEvent) -> None:
@@ -203,10 +217,15 @@ class Main(KytosNApp):
     @listen_on_loop(_routed(MessageType.PACKET_IN))
     def on_packet_in(self, event: KytosEvent) -> None:
         """A capture packet-in: a new client connection to monitor."""
+        started = time.perf_counter()
         packet_in = event.content["message"]
         with self._lock:
-            if packet_in.dpid in self._active:
-                self._send(self.limiter.handle_packet_in(packet_in, now()))
+            if packet_in.dpid not in self._active:
+                return
+            self._send(self.limiter.handle_packet_in(packet_in, now()))
+        metrics.PACKET_IN_SECS.labels(packet_in.dpid, NAPP_ID).observe(
+            time.perf_counter() - started
+        )
 
     @listen_on_loop(_routed(MessageType.FLOW_REMOVED))
     def on_flow_removed(self, event: KytosEvent) -> None:
@@ -230,7 +249,9 @@ class Main(KytosNApp):
             if reply.dpid not in self._active or pending is None or xid not in pending:
                 return
             pending.remove(xid)
+            started = time.perf_counter()
             self._send(self.limiter.handle_flow_stats(reply, now()))
+        metrics.POLL_SECS.labels(reply.dpid).observe(time.perf_counter() - started)
 
     @listen_on_loop("kytos/of_core.multipart_reply.received")
     def on_multipart_reply(self, event: KytosEvent) -> None:
