@@ -11,19 +11,28 @@ Threads: the per-message listeners run inline on the event loop
 route, count and put events on buffers (never block).  Flow-stats replies, which
 can hold 50k entries, are decoded on a Kytos handler thread.  REST handlers run on
 werkzeug threads; the router and counters lock for themselves.
+
+Metrics: the dispatcher updates the OpenFlow and switch metrics of
+:mod:`xmpp_ofc.metrics` as events pass, and exposes the whole registry (every
+NApp's metrics: they share the process) at ``v1/metrics``, optionally on its own
+port and pushed to Graphite.  It also serves the web dashboard (``v1/dashboard/``).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
-from flask import jsonify, request
+from flask import Response, jsonify, request
 from kytos.core import KytosEvent, KytosNApp, log, rest
 from kytos.core.helpers import listen_to
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, generate_latest, start_http_server
 
 from napps.xmpp_ofc.dispatcher import settings
+from napps.xmpp_ofc.dispatcher.message_history import MessageHistory
 from napps.xmpp_ofc.dispatcher.module_config import (
     DEFAULT_MODULES,
     ModuleConfig,
@@ -31,7 +40,7 @@ from napps.xmpp_ofc.dispatcher.module_config import (
     UnknownModuleError,
 )
 from napps.xmpp_ofc.dispatcher.routing import Direction, NotifyModule, Router, Step
-from xmpp_ofc import pyof_decode
+from xmpp_ofc import graphite, metrics, pyof_decode
 from xmpp_ofc.commands import DeleteFlows, InstallFlow
 from xmpp_ofc.kytos_commands import CommandSender
 from xmpp_ofc.kytos_events import listen_on_loop
@@ -53,6 +62,13 @@ UNIDENTIFIED = "unidentified"
 STOP_EVENTS = re.escape(f"{DISPATCHER_NAPP}.") + r"\w+" + re.escape(f".{Control.STOP.value}")
 LOADED_EVENTS = r"xmpp_ofc/(\w+)\.loaded"
 PATCH_KEYS = ("enabled", "subscriptions")
+DASHBOARD_DIR = Path(__file__).with_name("dashboard")
+#: The dashboard's files and their types: nothing else under v1/dashboard/ is served.
+DASHBOARD_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "dashboard.css": "text/css; charset=utf-8",
+}
 
 
 def module_specs(disabled: str) -> list[ModuleSpec]:
@@ -81,15 +97,38 @@ class Main(KytosNApp):
         # Steps held until a STOP event is delivered: {id(event): (event, steps)}.
         self._after_stop: dict[int, tuple[KytosEvent, list[Step]]] = {}
         self._after_stop_lock = threading.Lock()
+        self.history = MessageHistory(settings.HISTORY_INTERVAL, settings.HISTORY_SIZE)
+        self._metrics_server = None
+        if settings.METRICS_PORT:
+            self._metrics_server, _ = start_http_server(
+                settings.METRICS_PORT, settings.METRICS_ADDRESS
+            )
+        self.graphite = graphite.pusher_from_settings(
+            settings.GRAPHITE_HOST,
+            settings.GRAPHITE_PORT,
+            settings.GRAPHITE_PREFIX,
+            settings.GRAPHITE_INTERVAL,
+        )
         # A dispatcher (re)loaded while switches are connected takes them over.
         for switch in list(self.controller.switches.values()):
             if switch.is_connected():
+                metrics.switch_connected(switch.dpid)
                 self._run(self.router.switch_up(switch.dpid))
+        self.execute_as_loop(settings.HISTORY_INTERVAL)
 
     def execute(self) -> None:
-        """Nothing periodic: everything reacts to events or REST."""
+        """Sample the message totals for the dashboard's chart (everything else reacts)."""
+        counters = self.router.counters
+        self.history.sample(
+            time.time(), counters.total(Direction.IN), counters.total(Direction.OUT)
+        )
 
     def shutdown(self) -> None:
+        if self.graphite is not None:
+            self.graphite.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
         log.info("xmpp_ofc/dispatcher stopped")
 
     # --- steps -> events ---------------------------------------------------------
@@ -147,11 +186,15 @@ class Main(KytosNApp):
         """Delete our flows, install the base pipeline, restore each enabled module."""
         dpid = event.content["switch"].dpid
         log.info("dispatcher: switch %s up; installing base pipeline", dpid)
+        metrics.switch_connected(dpid)
         self._run(self.router.switch_up(dpid))
 
     @listen_on_loop("kytos/of_core.switch.disconnected")
     def on_switch_disconnected(self, event: KytosEvent) -> None:
-        self._run(self.router.switch_down(event.content["switch"].dpid))
+        """Tell the subscribers, and drop the switch's metric series."""
+        dpid = event.content["switch"].dpid
+        metrics.switch_disconnected(dpid)
+        self._run(self.router.switch_down(dpid))
 
     @listen_on_loop(LOADED_EVENTS)
     def on_napp_loaded(self, event: KytosEvent) -> None:
@@ -165,16 +208,17 @@ class Main(KytosNApp):
     @listen_on_loop(f"{OF_IN}.ofpt_packet_in")
     def on_packet_in(self, event: KytosEvent) -> None:
         """Route by cookie first: a packet-in no module gets is never decoded."""
+        started = time.perf_counter()
         dpid = _dpid_of(event.source)
         message = event.message
         if dpid is None:
             return
         module = self.router.route(dpid, MessageType.PACKET_IN, pyof_decode.cookie_of(message))
-        if module is None:
-            return
-        decoded = pyof_decode.packet_in(dpid, message)
-        if decoded is not None:
-            self._notify(module, MessageType.PACKET_IN, dpid, decoded)
+        if module is not None:
+            decoded = pyof_decode.packet_in(dpid, message)
+            if decoded is not None:
+                self._notify(module, MessageType.PACKET_IN, dpid, decoded)
+        metrics.PACKET_IN_SECS.labels(dpid, DISPATCHER_NAPP).observe(time.perf_counter() - started)
 
     @listen_on_loop(f"{OF_IN}.ofpt_flow_removed")
     def on_flow_removed(self, event: KytosEvent) -> None:
@@ -230,14 +274,18 @@ class Main(KytosNApp):
     def count_message_in(self, event: KytosEvent) -> None:
         if settings.COUNT_MESSAGES:
             dpid = _dpid_of(event.source) or UNIDENTIFIED
-            self.router.counters.count(dpid, Direction.IN, event.name.rsplit(".", 1)[1])
+            msg_type = event.name.rsplit(".", 1)[1]
+            self.router.counters.count(dpid, Direction.IN, msg_type)
+            metrics.count_of_message(dpid, Direction.IN, msg_type)
 
     @listen_on_loop(r".+\.messages\.out\..+")
     def count_message_out(self, event: KytosEvent) -> None:
         """Every NApp's sent message (Kytos notifies msg_out listeners after the send)."""
         if settings.COUNT_MESSAGES:
             dpid = _dpid_of(event.destination) or UNIDENTIFIED
-            self.router.counters.count(dpid, Direction.OUT, event.name.rsplit(".", 1)[1])
+            msg_type = event.name.rsplit(".", 1)[1]
+            self.router.counters.count(dpid, Direction.OUT, msg_type)
+            metrics.count_of_message(dpid, Direction.OUT, msg_type)
 
     # --- REST ------------------------------------------------------------------------------
 
@@ -309,6 +357,38 @@ class Main(KytosNApp):
                 **self.router.config.describe(dpid)[module],
             }
         )
+
+    # --- metrics and dashboard -------------------------------------------------------------------
+
+    @rest("v1/metrics", methods=["GET"])
+    def get_metrics(self):
+        """Every NApp's metrics in the Prometheus text format (0.0.4)."""
+        return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+    @rest("v1/messages/history", methods=["GET"])
+    def get_message_history(self):
+        """OpenFlow messages in and out per interval (all switches), oldest first."""
+        return jsonify(self.history.to_json())
+
+    @rest("v1/dashboard/", methods=["GET"])
+    def get_dashboard(self):
+        """The web dashboard (static, no CDN: it works offline)."""
+        return self._dashboard_file("index.html")
+
+    @rest("v1/dashboard/<name>", methods=["GET"])
+    def get_dashboard_file(self, name: str):
+        """One of the dashboard's files (only those in ``DASHBOARD_FILES``)."""
+        return self._dashboard_file(name)
+
+    @staticmethod
+    def _dashboard_file(name: str):
+        content_type = DASHBOARD_FILES.get(name)
+        if content_type is None:
+            return jsonify({"response": f"dashboard has no file {name!r}"}), 404
+        body = (DASHBOARD_DIR / name).read_bytes()
+        response = Response(body, content_type=content_type)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 def _parse_subscriptions(value: Any) -> frozenset[MessageType]:

@@ -16,3 +16,22 @@ DISABLED_MODULES: str = env_setting(ENV_PREFIX, "DISABLED_MODULES", "")
 #: Count OpenFlow messages in and out per switch and type (inline, one short lock
 #: per message).  Off saves that lock on every message.
 COUNT_MESSAGES: bool = env_setting(ENV_PREFIX, "COUNT_MESSAGES", True)
+
+# --- metrics and dashboard (README "Metrics and dashboards") ---------------------------------
+
+#: Seconds between two samples of the message totals for the dashboard's chart
+#: (GET v1/messages/history), and how many samples are kept (90 x 10 s = 15 min).
+HISTORY_INTERVAL: float = env_setting(ENV_PREFIX, "HISTORY_INTERVAL", 10.0)
+HISTORY_SIZE: int = env_setting(ENV_PREFIX, "HISTORY_SIZE", 90)
+
+#: Also serve the Prometheus metrics on their own HTTP port (0: off; they are always
+#: at GET /api/xmpp_ofc/dispatcher/v1/metrics), listening on METRICS_ADDRESS.
+METRICS_PORT: int = env_setting(ENV_PREFIX, "METRICS_PORT", 0)
+METRICS_ADDRESS: str = env_setting(ENV_PREFIX, "METRICS_ADDRESS", "127.0.0.1")
+
+#: Push every metric to Graphite (plaintext protocol, TCP) every GRAPHITE_INTERVAL
+#: seconds, under GRAPHITE_PREFIX.  Empty host: no push (the default).
+GRAPHITE_HOST: str = env_setting(ENV_PREFIX, "GRAPHITE_HOST", "")
+GRAPHITE_PORT: int = env_setting(ENV_PREFIX, "GRAPHITE_PORT", 2003)
+GRAPHITE_PREFIX: str = env_setting(ENV_PREFIX, "GRAPHITE_PREFIX", "xmpp_ofc")
+GRAPHITE_INTERVAL: float = env_setting(ENV_PREFIX, "GRAPHITE_INTERVAL", 10.0)

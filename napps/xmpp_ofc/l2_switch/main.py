@@ -11,6 +11,10 @@ The routed-event listeners run inline on the event loop (ordered, no thread per
 packet).  The timer and REST run on their own threads, so every use of the
 learning table, and the send of what it returned, happens under one short lock:
 commands leave in the order they were decided.
+
+Metrics: the learned MACs and learning bans are read from the table when
+Prometheus scrapes (:data:`xmpp_ofc.metrics.L2_SWITCH`); the packet-in handling
+time is observed per packet-in.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from kytos.core import KytosEvent, KytosNApp, log, rest
 
 from napps.xmpp_ofc.l2_switch import settings
 from napps.xmpp_ofc.l2_switch.learning import LearningSettings, LearningSwitch
+from xmpp_ofc import metrics
 from xmpp_ofc.kytos_commands import CommandSender
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.messages import Control, MessageType, module_event_name
@@ -58,6 +63,7 @@ class Main(KytosNApp):
         self._lock = threading.Lock()
         # Switches the dispatcher told us to run on (RESTORE) and not to leave yet.
         self._active: set[str] = set()
+        metrics.L2_SWITCH.bind(self.metrics_snapshot)
         self.execute_as_loop(settings.AGING_INTERVAL)
 
     def execute(self) -> None:
@@ -66,7 +72,14 @@ class Main(KytosNApp):
             self.sender.send(self.learning.expire(time.monotonic()))
 
     def shutdown(self) -> None:
+        metrics.L2_SWITCH.unbind()
         log.info("xmpp_ofc/l2_switch stopped")
+
+    def metrics_snapshot(self) -> metrics.Samples:
+        """Learned MACs and bans of the switches l2_switch runs on (at scrape time)."""
+        with self._lock:
+            stats = {dpid: self.learning.stats(dpid) for dpid in sorted(self._active)}
+        return metrics.l2_switch_samples(stats)
 
     # --- routed events (inline on the event loop) ----------------------------------------
 
@@ -90,13 +103,19 @@ class Main(KytosNApp):
         with self._lock:
             self._active.discard(dpid)
             self.learning.forget_switch(dpid)
+        metrics.PACKET_IN_SECS.remove_by_labels({metrics.DP_ID: dpid, "napp": NAPP_ID})
 
     @listen_on_loop(_routed(MessageType.PACKET_IN))
     def on_packet_in(self, event: KytosEvent) -> None:
+        started = time.perf_counter()
         packet_in = event.content["message"]
         with self._lock:
-            if packet_in.dpid in self._active:
-                self.sender.send(self.learning.handle_packet_in(packet_in, time.monotonic()))
+            if packet_in.dpid not in self._active:
+                return
+            self.sender.send(self.learning.handle_packet_in(packet_in, time.monotonic()))
+        metrics.PACKET_IN_SECS.labels(packet_in.dpid, NAPP_ID).observe(
+            time.perf_counter() - started
+        )
 
     @listen_on_loop(_routed(MessageType.PORT_STATUS))
     def on_port_status(self, event: KytosEvent) -> None:
