@@ -28,8 +28,9 @@ Then, in order (each test states what it asserts):
 4. controller restart (stopped by PID, started on the same base directory): a
    manual block keeps its expiry (remaining time, not reset), the settings are
    the patched ones, and the switch converges to what the controller reports;
-5. ovs-vswitchd restart (empty flow tables): the controller reinstalls the base
-   pipeline, l2 table-miss, capture flows and active blocks; a user host
+5. ovs-vswitchd restart (``restart-switch`` command; empty flow tables): the
+   controller reinstalls the base pipeline, l2 table-miss, capture flows and
+   active blocks; a user host
    connects to the server and is monitored; the blocked address cannot connect
    until it is unblocked over REST.
 """
@@ -37,6 +38,7 @@ Then, in order (each test states what it asserts):
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 import threading
 import time
@@ -445,7 +447,16 @@ def test_ovs_restart_flows_reinstalled(lab):
         manual_block(lab, spammer.ip, None, 120, "e2e: across a switch restart")
     assert_converges(lab)
 
-    xmpp_lab.restart_switch(lab.description)
+    # Through the command line this time (the controller restart used the Python API).
+    result = subprocess.run(
+        [sys.executable, "-m", "xmpp_ofc.lab", "restart-switch", "--tag", lab.description.tag],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "connected to the controller again" in result.stdout
     # Reinstalled after the reconnect: the base pipeline, l2 table-miss, capture, the block.
     assert_converges(lab)
     (drop,) = drop_flows_of(lab, spammer.ip)
