@@ -157,7 +157,7 @@ function drawChart(history) {
   ctx.fillStyle = "#6b7280";
   ctx.textAlign = "left";
   ctx.textBaseline = "alphabetic";
-  ctx.fillText(clock(points[0].at), x(0), height - 6);
+  if (x(0) < width - pad.right - 120) ctx.fillText(clock(points[0].at), x(0), height - 6);
   ctx.textAlign = "right";
   ctx.fillText(clock(points[points.length - 1].at), width - pad.right, height - 6);
   const last = points[points.length - 1];
@@ -191,6 +191,9 @@ async function unblock(block, button) {
   refresh();
 }
 
+// Reasons can be long ("1200 packets/min > 100, ..."): one line, the rest on hover.
+const reasonCell = (text) => el("td", { class: "reason", title: text }, text);
+
 function renderBlocked(data) {
   const blocks = data.blocked || [];
   document.getElementById("blocked-count").textContent = `(${blocks.length})`;
@@ -200,9 +203,9 @@ function renderBlocked(data) {
     return el("tr", { "data-dpid": block.dpid, "data-ip": block.ip, "data-port": block.port ?? "" },
       el("td", { class: "mono" }, block.dpid),
       el("td", { class: "mono" }, client(block.ip, block.port)),
-      el("td", {}, block.reason + (block.manual ? " (manual)" : "")),
+      reasonCell(block.reason + (block.manual ? " (manual)" : "")),
       el("td", { class: "num" }, `${number(block.remaining, 0)} s`),
-      el("td", {}, button));
+      el("td", { class: "actions" }, button));
   });
   fillRows("blocked", rows, "nobody is blocked", 5);
 }
@@ -234,7 +237,7 @@ function renderEvents(data) {
       el("td", {}, el("span", { class: `kind ${e.kind}` }, e.kind)),
       el("td", { class: "mono" }, e.dpid),
       el("td", { class: "mono" }, client(e.ip, e.port)),
-      el("td", {}, e.reason + (e.manual ? " (manual)" : ""))));
+      reasonCell(e.reason + (e.manual ? " (manual)" : ""))));
   fillRows("events", rows, "no event yet", 5);
 }
 
