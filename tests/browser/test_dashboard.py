@@ -113,3 +113,18 @@ def test_unblock_button_lifts_the_block_over_rest(scene, page, tmp_path):
     wait_until(lambda: "unblocked 10.0.0.66:40066" in text_of(page, "#status"), what="status")
     events = text_of(page, "#events")
     assert re.search(r"unblock .*10\.0\.0\.66:40066 manual", events), events
+
+
+def test_kytos_serves_the_ui_component(scene):
+    import json
+    import urllib.request
+
+    base = f"http://{scene.controller.listen}:{scene.controller.api_port}"
+    with urllib.request.urlopen(f"{base}/ui/k-toolbar", timeout=10) as response:
+        listed = json.loads(response.read())
+    entry = next(c for c in listed if c["name"] == "xmpp_ofc-dispatcher-k-toolbar-main")
+    with urllib.request.urlopen(f"{base}/{entry['url']}", timeout=10) as response:
+        component = response.read().decode()
+    assert "<k-toolbar-item" in component
+    assert "this.$kytos_server_api" in component
+    assert "xmpp_ofc/rate_limiter/v1/blocked/" in component
