@@ -3,7 +3,8 @@
 The dispatcher decodes each switch message once, here, and hands modules plain
 frozen values; no module ever touches pyof.  Every function takes what
 ``kytos/of_core`` publishes (pyof objects whose fields are either plain values or
-pyof ``GenericType`` wrappers) and returns ``None`` for a message that lacks what
+pyof ``GenericType`` wrappers; flow-stats bodies come as the pyof-free
+``flow_stats_codec.FlowStatsRecord``) and returns ``None`` for a message that lacks what
 the decoded form needs, instead of raising: messages come from switches.
 """
 

@@ -1,9 +1,9 @@
 """OFPMP_FLOW multipart replies decoded with ``struct``, without pyof.
 
 Why: pyof unpacks every field of every ``ofp_flow_stats`` entry through its
-generic struct machinery, ~0.65 ms per entry; a rate-limiter poll of 50k
-monitored clients then costs 33 s of CPU, more than its 10 s interval.  This
-module reads the same bytes in ~10 µs per entry (docs/benchmarks.md).
+generic struct machinery, ~0.6 ms per entry; a rate-limiter poll of 50k
+monitored clients then costs 31 s of CPU, more than its 10 s interval.  This
+module reads the same bytes in ~3.5 µs per entry (docs/benchmarks.md).
 
 What it gives is exactly what the pyof path gives, in neutral form:
 
