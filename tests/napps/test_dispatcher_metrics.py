@@ -170,3 +170,26 @@ def test_graphite_push_starts_from_settings_and_stops_with_the_napp(main_module,
 def test_no_graphite_and_no_extra_port_by_default(napp):
     assert napp.graphite is None
     assert napp._metrics_server is None
+
+
+def test_the_optional_metrics_port_serves_the_same_registry(main_module, monkeypatch):
+    import urllib.request
+
+    from kytos.lib.helpers import get_controller_mock
+
+    from xmpp_ofc.testing.controller import free_port
+
+    port = free_port()
+    monkeypatch.setattr(main_module.settings, "METRICS_PORT", port)
+    controller = get_controller_mock()
+    controller.switches = {}
+    napp = main_module.Main(controller)
+    try:
+        metrics.switch_connected(DPID)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        assert f'dp_status{{dp_id="{DPID}"}} 1.0' in text
+    finally:
+        napp.shutdown()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
