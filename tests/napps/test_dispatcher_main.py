@@ -6,9 +6,7 @@ a switch sends them); what the NApp publishes is read back from the buffers.
 
 from __future__ import annotations
 
-import importlib
 import re
-from unittest.mock import patch
 
 import pytest
 from kytos.core import KytosEvent
@@ -17,6 +15,8 @@ from pyof.v0x04.asynchronous.packet_in import PacketIn
 from pyof.v0x04.asynchronous.port_status import PortReason
 from pyof.v0x04.asynchronous.port_status import PortStatus as PyofPortStatus
 
+from tests import kytos_helpers
+from tests.kytos_helpers import drain, mocked_controller, switch_mock, synchronous_main
 from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.kytos_commands import FLOWS_DELETE_EVENT, FLOWS_INSTALL_EVENT
@@ -46,46 +46,27 @@ FRAME = frames.ethernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:0a", 0x0806, bytes(
 
 @pytest.fixture
 def main_module():
-    """main.py with synchronous ``@listen_to`` handlers (run_on_thread patched at import)."""
-    module = importlib.import_module("napps.xmpp_ofc.dispatcher.main")
-    with patch("kytos.core.helpers.run_on_thread", lambda method: method):
-        module = importlib.reload(module)
-    yield module
-    importlib.reload(module)
+    """main.py with synchronous ``@listen_to`` handlers."""
+    with synchronous_main("napps.xmpp_ofc.dispatcher.main") as module:
+        yield module
 
 
 def make_switch(dpid: str, connected: bool = True):
-    from kytos.lib.helpers import get_switch_mock
-
-    switch = get_switch_mock(dpid, 0x04)
-    switch.is_connected.return_value = connected
+    switch = switch_mock(dpid, connected=connected)
     switch.connection.switch = switch
     return switch
 
 
 @pytest.fixture
 def napp(main_module):
-    from kytos.lib.helpers import get_controller_mock
-
-    controller = get_controller_mock()
-    controller.switches = {DPID: make_switch(DPID), DOWN: make_switch(DOWN, connected=False)}
+    controller = mocked_controller(make_switch(DPID), make_switch(DOWN, connected=False))
     napp = main_module.Main(controller)
     drain(controller.buffers.app)  # it took over the connected switch (tested below)
     return napp
 
 
-@pytest.fixture
-def api(napp):
-    from kytos.lib.helpers import get_test_client
-
-    return get_test_client(napp.controller, napp)
-
-
-def drain(buffer) -> list:
-    events = []
-    while not buffer.empty():
-        events.append(buffer.get())
-    return events
+# The shared REST client fixture (test_dispatcher_metrics reuses it from here).
+api = kytos_helpers.api
 
 
 def app_events(napp) -> list:
@@ -142,11 +123,8 @@ def test_handshake_deletes_ours_installs_base_then_restores_each_module_in_order
 
 
 def test_disabled_by_setting_module_is_not_restored(main_module, monkeypatch):
-    from kytos.lib.helpers import get_controller_mock
-
     monkeypatch.setattr(main_module.settings, "DISABLED_MODULES", "rate_limiter")
-    controller = get_controller_mock()
-    controller.switches = {DPID: make_switch(DPID)}
+    controller = mocked_controller(make_switch(DPID))
     napp = main_module.Main(controller)
     app_events(napp)
     napp.on_handshake_completed(

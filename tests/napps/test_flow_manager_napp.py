@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 from types import SimpleNamespace
-from unittest.mock import patch
 
 import pytest
 from pyof.v0x04.asynchronous.error_msg import BadMatchCode, ErrorMsg, ErrorType
 from pyof.v0x04.asynchronous.flow_removed import FlowRemoved
 from pyof.v0x04.controller2switch.flow_mod import FlowModCommand
 
+from tests import kytos_helpers
+from tests.kytos_helpers import drain, mocked_controller, switch_mock, synchronous_main
 from xmpp_ofc.openflow.flow_json import flow_mod_to_dict
 
 DPID = "00:00:00:00:00:00:00:01"
@@ -26,48 +27,28 @@ TCP_CLIENT = {
 
 @pytest.fixture
 def main_module(monkeypatch, tmp_path):
-    """main.py imported with synchronous handlers (run_on_thread patched at import)."""
+    """main.py with synchronous handlers, its store under ``tmp_path``."""
     from napps.kytos.flow_manager import settings
 
     monkeypatch.setattr(settings, "STORE_FILE", str(tmp_path / "flows.json"))
-    module = importlib.import_module("napps.kytos.flow_manager.main")
-    with patch("kytos.core.helpers.run_on_thread", lambda method: method):
-        module = importlib.reload(module)
-    yield module
-    importlib.reload(module)  # leave threaded handlers for anyone importing later
+    with synchronous_main("napps.kytos.flow_manager.main") as module:
+        yield module
 
 
 def make_switch(dpid: str, *, enabled: bool = True, connected: bool = True):
-    from kytos.lib.helpers import get_switch_mock
-
-    switch = get_switch_mock(dpid, 0x04)
+    switch = switch_mock(dpid, connected=connected)
     switch.is_enabled.return_value = enabled
-    switch.is_connected.return_value = connected
     switch.flows = []
     return switch
 
 
 @pytest.fixture
 def napp(main_module):
-    from kytos.lib.helpers import get_controller_mock
-
-    controller = get_controller_mock()
-    controller.switches = {DPID: make_switch(DPID), DPID2: make_switch(DPID2)}
-    return main_module.Main(controller)
+    return main_module.Main(mocked_controller(make_switch(DPID), make_switch(DPID2)))
 
 
-@pytest.fixture
-def api(napp):
-    from kytos.lib.helpers import get_test_client
-
-    return get_test_client(napp.controller, napp)
-
-
-def drain(buffer) -> list:
-    events = []
-    while not buffer.empty():
-        events.append(buffer.get())
-    return events
+# The shared REST test-client fixture.
+api = kytos_helpers.api
 
 
 def sent_flow_mods(napp) -> list:
@@ -320,10 +301,7 @@ def test_flows_survive_a_restart(napp, main_module):
         event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": [TCP_CLIENT]})
     )
     napp.shutdown()
-    from kytos.lib.helpers import get_controller_mock
-
-    controller = get_controller_mock()
-    controller.switches = {DPID: make_switch(DPID)}
+    controller = mocked_controller(make_switch(DPID))
     restarted = main_module.Main(controller)
     restarted.on_handshake_completed(
         event("kytos/of_core.handshake.completed", switch=controller.switches[DPID])
@@ -346,10 +324,8 @@ def test_flow_removed_by_the_switch_is_not_replayed(napp):
 
 
 def test_a_broken_store_file_is_moved_aside(main_module, tmp_path):
-    from kytos.lib.helpers import get_controller_mock
-
     (tmp_path / "flows.json").write_text("{broken")
-    napp = main_module.Main(get_controller_mock())
+    napp = main_module.Main(mocked_controller())
     assert napp._store.dpids() == []
     assert [p.name.startswith("flows.json.broken-") for p in tmp_path.iterdir()] == [True]
 
@@ -359,15 +335,12 @@ def test_flow_events_are_handled_in_order_on_the_calling_thread(tmp_path, monkey
     import threading
 
     from kytos.core import KytosEvent
-    from kytos.lib.helpers import get_controller_mock
 
     from napps.kytos.flow_manager import settings
 
     monkeypatch.setattr(settings, "STORE_FILE", str(tmp_path / "flows.json"))
     module = importlib.reload(importlib.import_module("napps.kytos.flow_manager.main"))
-    controller = get_controller_mock()
-    controller.switches = {DPID: make_switch(DPID)}
-    napp = module.Main(controller)
+    napp = module.Main(mocked_controller(make_switch(DPID)))
     threads = []
     original_send = napp._send
     monkeypatch.setattr(

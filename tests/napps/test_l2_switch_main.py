@@ -14,6 +14,8 @@ import pytest
 from kytos.core import KytosEvent
 from pyof.v0x04.controller2switch.packet_out import PacketOut as PyofPacketOut
 
+from tests import kytos_helpers
+from tests.kytos_helpers import drain, mocked_controller, switch_mock
 from xmpp_ofc import pipeline
 from xmpp_ofc.kytos_commands import FLOWS_DELETE_EVENT, FLOWS_INSTALL_EVENT
 from xmpp_ofc.messages import (
@@ -47,29 +49,13 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def napp(clock):
-    from kytos.lib.helpers import get_controller_mock, get_switch_mock
-
     from napps.xmpp_ofc.l2_switch.main import Main
 
-    controller = get_controller_mock()
-    switch = get_switch_mock(DPID, 0x04)
-    switch.is_connected.return_value = True
-    controller.switches = {DPID: switch}
-    return Main(controller)
+    return Main(mocked_controller(switch_mock(DPID)))
 
 
-@pytest.fixture
-def api(napp):
-    from kytos.lib.helpers import get_test_client
-
-    return get_test_client(napp.controller, napp)
-
-
-def drain(buffer) -> list:
-    events = []
-    while not buffer.empty():
-        events.append(buffer.get())
-    return events
+# The shared REST test-client fixture.
+api = kytos_helpers.api
 
 
 def routed(kind, message, dpid: str = DPID) -> KytosEvent:
@@ -242,12 +228,10 @@ def test_rest_unknown_switch_is_404_and_changes_nothing(napp, api):
 
 
 def test_bounded_learning_refuses_past_the_bound_and_counts(monkeypatch, clock):
-    from kytos.lib.helpers import get_controller_mock
-
     from napps.xmpp_ofc.l2_switch import main, settings
 
     monkeypatch.setattr(settings, "MAX_MACS_PER_PORT", 2)
-    napp = main.Main(get_controller_mock())
+    napp = main.Main(mocked_controller())
     restore(napp)
     for index in range(5):
         packet_in(napp, f"02:00:00:00:01:{index:02x}", BROADCAST, 7)

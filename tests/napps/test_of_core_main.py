@@ -9,7 +9,6 @@ import logging
 import pytest
 from kytos.core import KytosEvent
 from kytos.core.connection import Connection, ConnectionState
-from kytos.lib.helpers import get_controller_mock
 from pyof.v0x04.asynchronous.packet_in import PacketIn, PacketInReason
 from pyof.v0x04.asynchronous.port_status import PortReason, PortStatus
 from pyof.v0x04.common.flow_match import Match, OxmOfbMatchField, OxmTLV
@@ -18,19 +17,13 @@ from pyof.v0x04.controller2switch.common import MultipartType
 from pyof.v0x04.controller2switch.features_reply import FeaturesReply
 
 from napps.kytos.of_core.v0x04.flow import Flow
+from tests.kytos_helpers import drain, mocked_controller
 from xmpp_ofc.openflow.flow_stats_codec import FlowStatsRecord
 from xmpp_ofc.testing import frames
 from xmpp_ofc.testing.fake_switch import flow_stats, hello_bytes, make_port, multipart_parts
 
 DPID = "00:00:00:00:00:00:00:0a"
 OUTPUT_3 = {"action_type": "output", "port": 3}
-
-
-def drain(buffer):
-    events = []
-    while not buffer.empty():
-        events.append(buffer.get())
-    return events
 
 
 def names(events):
@@ -41,7 +34,7 @@ def names(events):
 def napp():
     from napps.kytos.of_core.main import Main
 
-    return Main(get_controller_mock())
+    return Main(mocked_controller())
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from pyof.v0x04.controller2switch.multipart_reply import MeterFeatures
 from napps.xmpp_ofc.rate_limiter import flows
 from napps.xmpp_ofc.rate_limiter.flows import Client
 from napps.xmpp_ofc.rate_limiter.limiter import Instant
+from tests import kytos_helpers
+from tests.kytos_helpers import drain, mocked_controller, switch_mock
 from xmpp_ofc.kytos_commands import FLOWS_DELETE_EVENT, FLOWS_INSTALL_EVENT
 from xmpp_ofc.messages import Control, FlowRemovedReason, FlowStatsReply, MessageType
 from xmpp_ofc.messages import module_event_name as routed_name
@@ -60,15 +62,9 @@ def db_path(tmp_path, monkeypatch):
 
 
 def make_napp():
-    from kytos.lib.helpers import get_controller_mock, get_switch_mock
-
     from napps.xmpp_ofc.rate_limiter.main import Main
 
-    controller = get_controller_mock()
-    switch = get_switch_mock(DPID, 0x04)
-    switch.is_connected.return_value = True
-    controller.switches = {DPID: switch}
-    return Main(controller)
+    return Main(mocked_controller(switch_mock(DPID)))
 
 
 @pytest.fixture
@@ -78,18 +74,8 @@ def napp(clock, db_path):
     napp.shutdown()
 
 
-@pytest.fixture
-def api(napp):
-    from kytos.lib.helpers import get_test_client
-
-    return get_test_client(napp.controller, napp)
-
-
-def drain(buffer) -> list[KytosEvent]:
-    events = []
-    while not buffer.empty():
-        events.append(buffer.get())
-    return events
+# The shared REST test-client fixture.
+api = kytos_helpers.api
 
 
 def routed(kind, message, dpid: str = DPID, **extra) -> KytosEvent:

@@ -1,0 +1,76 @@
+"""Scaffolding for the tests that drive NApp shells on kytos.lib.helpers' controller.
+
+The NApp tests (``tests/napps``) build a real Kytos ``Controller`` with mocked
+OpenFlow 1.3 switches, call the NApp's handlers with the events Kytos would
+deliver and read what it published back from the controller's buffers.  That
+bring-up is the same for every NApp, so it lives here once.
+
+Imported as ``tests.kytos_helpers`` (``tests`` is a namespace package, like for
+``tests.openapi_check``).  Kytos is imported inside the functions: the rootdir
+conftest must pin ``VIRTUAL_ENV`` before Kytos is first imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+
+#: OpenFlow 1.3, the only version the bundle speaks.
+OF_VERSION = 0x04
+
+
+def drain(buffer: Any) -> list:
+    """Every event waiting in a Kytos buffer, oldest first; the buffer is left empty."""
+    events = []
+    while not buffer.empty():
+        events.append(buffer.get())
+    return events
+
+
+def switch_mock(dpid: str, *, connected: bool = True) -> Any:
+    """An OpenFlow 1.3 switch mock with a connection, connected unless told otherwise."""
+    from kytos.lib.helpers import get_switch_mock
+
+    switch = get_switch_mock(dpid, OF_VERSION)
+    switch.is_connected.return_value = connected
+    return switch
+
+
+def mocked_controller(*switches: Any) -> Any:
+    """A real Kytos ``Controller`` (not started) that knows ``switches`` by dpid."""
+    from kytos.lib.helpers import get_controller_mock
+
+    controller = get_controller_mock()
+    controller.switches = {switch.dpid: switch for switch in switches}
+    return controller
+
+
+@contextmanager
+def synchronous_main(module_name: str) -> Iterator[ModuleType]:
+    """A NApp's ``main`` module whose ``@listen_to`` handlers run on the caller's thread.
+
+    Kytos wraps handlers with ``run_on_thread`` when the module is executed, so
+    the module is reloaded with it patched; on exit it is reloaded again so
+    later importers get the threaded handlers Kytos really uses.
+    """
+    module = importlib.import_module(module_name)
+    with patch("kytos.core.helpers.run_on_thread", lambda method: method):
+        module = importlib.reload(module)
+    try:
+        yield module
+    finally:
+        importlib.reload(module)
+
+
+@pytest.fixture
+def api(napp: Any) -> Any:
+    """A Flask test client on the REST endpoints of the module's ``napp`` fixture."""
+    from kytos.lib.helpers import get_test_client
+
+    return get_test_client(napp.controller, napp)
