@@ -63,6 +63,7 @@ def controller_factory(tmp_path):
     own base directory under ``tmp_path``; on failure the controller's log is
     printed so the reason is visible in CI.
     """
+    from tests.kytos_helpers import stop_and_show_traceback
     from xmpp_ofc.testing.controller import ControllerProcess
 
     started: list[ControllerProcess] = []
@@ -75,7 +76,4 @@ def controller_factory(tmp_path):
 
     yield start
     for controller in started:
-        controller.stop()
-        log = controller.log_text()
-        if "Traceback" in log:
-            print(f"--- {controller.log_path} ---\n{log[-6000:]}")
+        stop_and_show_traceback(controller)

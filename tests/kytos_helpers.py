@@ -1,9 +1,11 @@
-"""Scaffolding for the tests that drive NApp shells on kytos.lib.helpers' controller.
+"""Scaffolding for the tests that drive Kytos, shared so each test file holds only its tests.
 
-The NApp tests (``tests/napps``) build a real Kytos ``Controller`` with mocked
-OpenFlow 1.3 switches, call the NApp's handlers with the events Kytos would
-deliver and read what it published back from the controller's buffers.  That
-bring-up is the same for every NApp, so it lives here once.
+* NApp shells (``tests/napps``): a real Kytos ``Controller`` with mocked
+  OpenFlow 1.3 switches; the test calls the NApp's handlers with the events
+  Kytos would deliver and reads what it published back from the buffers.
+* Controller processes (``tests/controller``, ``tests/integration``): the
+  launcher in a child process, stopped afterwards with its log shown when it
+  logged a traceback.
 
 Imported as ``tests.kytos_helpers`` (``tests`` is a namespace package, like for
 ``tests.openapi_check``).  Kytos is imported inside the functions: the rootdir
@@ -15,11 +17,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 import pytest
+
+if TYPE_CHECKING:
+    from xmpp_ofc.testing.controller import ControllerProcess
 
 #: OpenFlow 1.3, the only version the bundle speaks.
 OF_VERSION = 0x04
@@ -74,3 +80,29 @@ def api(napp: Any) -> Any:
     from kytos.lib.helpers import get_test_client
 
     return get_test_client(napp.controller, napp)
+
+
+# --- controller processes -----------------------------------------------------------
+
+
+def stop_and_show_traceback(controller: ControllerProcess) -> None:
+    """Stop ``controller``; print its log tail if it logged a traceback (pytest shows it)."""
+    controller.stop()
+    log = controller.log_text()
+    if "Traceback" in log:
+        print(f"--- {controller.log_path} ---\n{log[-6000:]}")
+
+
+@contextmanager
+def running_controller(
+    base_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[ControllerProcess]:
+    """A started controller with its own base directory, stopped on exit."""
+    from xmpp_ofc.testing.controller import ControllerProcess
+
+    controller = ControllerProcess(base_dir, env=env)
+    controller.start()
+    try:
+        yield controller
+    finally:
+        stop_and_show_traceback(controller)

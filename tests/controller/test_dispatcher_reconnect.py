@@ -18,13 +18,14 @@ from pyof.v0x04.asynchronous.packet_in import PacketIn
 from pyof.v0x04.common.header import Type
 from pyof.v0x04.controller2switch.flow_mod import FlowModCommand
 
+from tests.kytos_helpers import running_controller
+from tests.waiting import wait_until
 from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.messages import NO_BUFFER
 from xmpp_ofc.openflow.flow_json import flow_mod_to_dict
 from xmpp_ofc.openflow.match import match_covers, match_from_dict
 from xmpp_ofc.testing import frames
-from xmpp_ofc.testing.controller import ControllerProcess
 from xmpp_ofc.testing.fake_switch import FakeSwitch
 
 MAC_A = "02:00:00:00:00:0a"
@@ -39,13 +40,10 @@ _dpids = itertools.count(0x300)
 
 @pytest.fixture(scope="module")
 def controller(tmp_path_factory):
-    process = ControllerProcess(tmp_path_factory.mktemp("reconnect_controller"), env=ONLY_L2)
-    process.start()
-    yield process
-    process.stop()
-    log = process.log_text()
-    if "Traceback" in log:
-        print(log[-6000:])
+    with running_controller(
+        tmp_path_factory.mktemp("reconnect_controller"), env=ONLY_L2
+    ) as process:
+        yield process
 
 
 def flow_table(received) -> dict[tuple, dict]:
@@ -81,13 +79,6 @@ def packet_in(src: str, dst: str, in_port: int) -> PacketIn:
         match=match_from_dict({"in_port": in_port}),
         data=frame,
     )
-
-
-def wait_until(condition, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return result
 
 
 def connected(controller, dpid: str) -> bool:

@@ -15,6 +15,8 @@ from pyof.v0x04.asynchronous.packet_in import PacketIn
 from pyof.v0x04.common.header import Type
 from pyof.v0x04.controller2switch.flow_mod import FlowModCommand
 
+from tests.kytos_helpers import running_controller
+from tests.waiting import wait_until
 from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.messages import NO_BUFFER
@@ -22,7 +24,6 @@ from xmpp_ofc.openflow.flow_json import flow_mod_to_dict
 from xmpp_ofc.openflow.match import match_from_dict
 from xmpp_ofc.packet import ETH_TYPE_ARP, ETH_TYPE_LLDP
 from xmpp_ofc.testing import frames
-from xmpp_ofc.testing.controller import ControllerProcess
 from xmpp_ofc.testing.fake_switch import FakeSwitch
 
 L2_MISS = cookies.encode(Owner.L2_SWITCH, Kind.TABLE_MISS)
@@ -40,13 +41,8 @@ _dpids = itertools.count(0x200)
 
 @pytest.fixture(scope="module")
 def controller(tmp_path_factory):
-    process = ControllerProcess(tmp_path_factory.mktemp("l2_controller"), env=ONLY_L2)
-    process.start()
-    yield process
-    process.stop()
-    log = process.log_text()
-    if "Traceback" in log:
-        print(log[-6000:])
+    with running_controller(tmp_path_factory.mktemp("l2_controller"), env=ONLY_L2) as process:
+        yield process
 
 
 @pytest.fixture
@@ -94,13 +90,6 @@ def packet_in(
         match=match_from_dict({"in_port": in_port}),
         data=frame if buffer_id == NO_BUFFER else frame[:64],
     )
-
-
-def wait_until(condition, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return result
 
 
 def unrouted(controller, dpid: str) -> dict[str, int]:

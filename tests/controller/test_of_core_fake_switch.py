@@ -13,7 +13,8 @@ from pyof.v0x04.common.header import Type
 from pyof.v0x04.controller2switch.common import MultipartType
 from pyof.v0x04.symmetric.echo_request import EchoRequest
 
-from xmpp_ofc.testing.controller import ControllerProcess
+from tests.kytos_helpers import running_controller
+from tests.waiting import wait_until
 from xmpp_ofc.testing.fake_switch import FakeSwitch, flow_stats, hello_bytes
 
 ENV = {
@@ -29,27 +30,12 @@ _dpids = itertools.count(0x100)
 
 @pytest.fixture(scope="module")
 def controller(tmp_path_factory):
-    process = ControllerProcess(tmp_path_factory.mktemp("of_core_controller"), env=ENV)
-    process.start()
-    yield process
-    process.stop()
-    log = process.log_text()
-    if "Traceback" in log:
-        print(log[-6000:])
+    with running_controller(tmp_path_factory.mktemp("of_core_controller"), env=ENV) as process:
+        yield process
 
 
 def switch(controller, **kwargs):
     return FakeSwitch("127.0.0.1", controller.of_port, dpid=next(_dpids), **kwargs)
-
-
-def wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    return condition()
 
 
 def test_handshake_completes_with_set_config_and_the_switch_is_known(controller):

@@ -23,12 +23,13 @@ from pyof.v0x04.controller2switch.multipart_reply import MeterFeatures, Multipar
 
 from napps.xmpp_ofc.rate_limiter import flows
 from napps.xmpp_ofc.rate_limiter.flows import Client
+from tests.kytos_helpers import running_controller
+from tests.waiting import wait_until
 from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.openflow.flow_json import flow_mod_from_dict, flow_mod_to_dict
 from xmpp_ofc.openflow.match import match_from_dict
 from xmpp_ofc.testing import frames
-from xmpp_ofc.testing.controller import ControllerProcess
 from xmpp_ofc.testing.fake_switch import FakeSwitch, Received, flow_stats
 
 API = "xmpp_ofc/rate_limiter/v1"
@@ -48,13 +49,8 @@ def controller(tmp_path_factory):
         "XMPP_OFC_RATE_LIMITER_DB_PATH": str(base / "rate_limiter.sqlite"),
         "KYTOS_OF_CORE_STATS_INTERVAL": "3600",
     }
-    process = ControllerProcess(base, env=env)
-    process.start()
-    yield process
-    process.stop()
-    log = process.log_text()
-    if "Traceback" in log:
-        print(log[-6000:])
+    with running_controller(base, env=env) as process:
+        yield process
 
 
 class CountingSwitch(FakeSwitch):
@@ -127,13 +123,6 @@ def flow_mods(sw: FakeSwitch, since: int = 0) -> list[tuple[int, dict]]:
         for r in sw.received[since:]
         if r.message_type == Type.OFPT_FLOW_MOD
     ]
-
-
-def wait_until(condition, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return result
 
 
 def canonical(flow: dict) -> dict:
