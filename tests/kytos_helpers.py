@@ -3,6 +3,7 @@
 * NApp shells (``tests/napps``): a real Kytos ``Controller`` with mocked
   OpenFlow 1.3 switches; the test calls the NApp's handlers with the events
   Kytos would deliver and reads what it published back from the buffers.
+* OpenFlow messages as a switch sends them, for both of the above.
 * Controller processes (``tests/controller``, ``tests/integration``): the
   launcher in a child process, stopped afterwards with its log shown when it
   logged a traceback.
@@ -80,6 +81,39 @@ def api(napp: Any) -> Any:
     from kytos.lib.helpers import get_test_client
 
     return get_test_client(napp.controller, napp)
+
+
+# --- messages from a switch ---------------------------------------------------------
+
+
+def pyof_packet_in(
+    frame: bytes,
+    in_port: int,
+    *,
+    cookie: int,
+    table_id: int = 1,
+    buffer_id: int = 0xFFFFFFFF,
+    reason: int = 0,
+    data: bytes | None = None,
+) -> Any:
+    """An OpenFlow 1.3 PACKET_IN of ``frame``, received on ``in_port``, missed by flow ``cookie``.
+
+    ``data`` is what the switch sends of the frame (all of it unless told), the
+    default buffer id is OFP_NO_BUFFER and table 1 is l2_switch's table.
+    """
+    from pyof.v0x04.asynchronous.packet_in import PacketIn
+
+    from xmpp_ofc.openflow.match import match_from_dict
+
+    return PacketIn(
+        buffer_id=buffer_id,
+        total_len=len(frame),
+        reason=reason,
+        table_id=table_id,
+        cookie=cookie,
+        match=match_from_dict({"in_port": in_port}),
+        data=frame if data is None else data,
+    )
 
 
 # --- controller processes -----------------------------------------------------------

@@ -18,13 +18,13 @@ from pyof.v0x04.asynchronous.packet_in import PacketIn
 from pyof.v0x04.common.header import Type
 from pyof.v0x04.controller2switch.flow_mod import FlowModCommand
 
-from tests.kytos_helpers import running_controller
+from tests.kytos_helpers import pyof_packet_in, running_controller
 from tests.waiting import wait_until
 from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.messages import NO_BUFFER
 from xmpp_ofc.openflow.flow_json import flow_mod_to_dict
-from xmpp_ofc.openflow.match import match_covers, match_from_dict
+from xmpp_ofc.openflow.match import match_covers
 from xmpp_ofc.testing import frames
 from xmpp_ofc.testing.fake_switch import FakeSwitch
 
@@ -70,15 +70,7 @@ def flow_table(received) -> dict[tuple, dict]:
 
 def packet_in(src: str, dst: str, in_port: int) -> PacketIn:
     frame = frames.ethernet(dst, src, 0x0800, b"\x45" + bytes(40))
-    return PacketIn(
-        buffer_id=NO_BUFFER,
-        total_len=len(frame),
-        reason=0,
-        table_id=1,
-        cookie=L2_MISS,
-        match=match_from_dict({"in_port": in_port}),
-        data=frame,
-    )
+    return pyof_packet_in(frame, in_port, cookie=L2_MISS, buffer_id=NO_BUFFER)
 
 
 def connected(controller, dpid: str) -> bool:

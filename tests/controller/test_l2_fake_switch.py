@@ -15,13 +15,12 @@ from pyof.v0x04.asynchronous.packet_in import PacketIn
 from pyof.v0x04.common.header import Type
 from pyof.v0x04.controller2switch.flow_mod import FlowModCommand
 
-from tests.kytos_helpers import running_controller
+from tests.kytos_helpers import pyof_packet_in, running_controller
 from tests.waiting import wait_until
 from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.messages import NO_BUFFER
 from xmpp_ofc.openflow.flow_json import flow_mod_to_dict
-from xmpp_ofc.openflow.match import match_from_dict
 from xmpp_ofc.packet import ETH_TYPE_ARP, ETH_TYPE_LLDP
 from xmpp_ofc.testing import frames
 from xmpp_ofc.testing.fake_switch import FakeSwitch
@@ -81,13 +80,12 @@ def unicast(src: str, dst: str) -> bytes:
 def packet_in(
     frame: bytes, in_port: int, *, cookie: int = L2_MISS, buffer_id: int = NO_BUFFER
 ) -> PacketIn:
-    return PacketIn(
-        buffer_id=buffer_id,
-        total_len=len(frame),
-        reason=0,
-        table_id=pipeline.TABLE_FORWARDING,
+    return pyof_packet_in(
+        frame,
+        in_port,
         cookie=cookie,
-        match=match_from_dict({"in_port": in_port}),
+        table_id=pipeline.TABLE_FORWARDING,
+        buffer_id=buffer_id,
         data=frame if buffer_id == NO_BUFFER else frame[:64],
     )
 

@@ -23,7 +23,7 @@ from pyof.v0x04.controller2switch.multipart_reply import MeterFeatures, Multipar
 
 from napps.xmpp_ofc.rate_limiter import flows
 from napps.xmpp_ofc.rate_limiter.flows import Client
-from tests.kytos_helpers import running_controller
+from tests.kytos_helpers import pyof_packet_in, running_controller
 from tests.waiting import wait_until
 from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.cookies import Kind, Owner
@@ -147,15 +147,8 @@ def capture_packet_in(client: Client, server_port: int = 5222) -> PacketIn:
         tp_dst=server_port,
         flags=0x02,
     )
-    return PacketIn(
-        buffer_id=0xFFFFFFFF,
-        total_len=len(frame),
-        reason=1,
-        table_id=0,
-        cookie=cookies.encode(Owner.RATE_LIMITER, Kind.CAPTURE, flows.CAPTURE_ID_IPV4),
-        match=match_from_dict({"in_port": 2}),
-        data=frame,
-    )
+    capture = cookies.encode(Owner.RATE_LIMITER, Kind.CAPTURE, flows.CAPTURE_ID_IPV4)
+    return pyof_packet_in(frame, 2, cookie=capture, table_id=0, reason=1)
 
 
 def wait_for_flow(sw: FakeSwitch, wanted: dict, since: int = 0, timeout: float = 10.0) -> int:

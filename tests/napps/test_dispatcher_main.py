@@ -16,7 +16,13 @@ from pyof.v0x04.asynchronous.port_status import PortReason
 from pyof.v0x04.asynchronous.port_status import PortStatus as PyofPortStatus
 
 from tests import kytos_helpers
-from tests.kytos_helpers import drain, mocked_controller, switch_mock, synchronous_main
+from tests.kytos_helpers import (
+    drain,
+    mocked_controller,
+    pyof_packet_in,
+    switch_mock,
+    synchronous_main,
+)
 from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.kytos_commands import FLOWS_DELETE_EVENT, FLOWS_INSTALL_EVENT
@@ -90,15 +96,7 @@ def of_in(napp, message_type: str, message, dpid: str = DPID) -> KytosEvent:
 
 
 def packet_in(cookie: int, in_port: int = 3, buffer_id: int = 0xFFFFFFFF) -> PacketIn:
-    return PacketIn(
-        buffer_id=buffer_id,
-        total_len=len(FRAME),
-        reason=0,
-        table_id=1,
-        cookie=cookie,
-        match=match_from_dict({"in_port": in_port}),
-        data=FRAME,
-    )
+    return pyof_packet_in(FRAME, in_port, cookie=cookie, buffer_id=buffer_id)
 
 
 # --- switch lifecycle --------------------------------------------------------------
