@@ -74,6 +74,18 @@ def handshake(napp, connection, dpid=DPID):
     return connection.switch
 
 
+def handshake_with_port_one(napp, connection):
+    """:func:`handshake`, then a port-desc reply listing port 1 (its app events drained)."""
+    switch = handshake(napp, connection)
+    raw_in(
+        napp,
+        connection,
+        multipart_parts(3, MultipartType.OFPMP_PORT_DESC, [make_port(1)], 9)[0].pack(),
+    )
+    drain(napp.controller.buffers.app)
+    return switch
+
+
 def sent(buffers):
     """(name, message) of every msg_out event; each must be addressed to a connection."""
     events = drain(buffers.msg_out)
@@ -247,13 +259,7 @@ def test_a_malformed_flow_stats_reply_is_logged_and_the_connection_survives(napp
 
 def test_packet_in_is_published_with_reachable_mac(napp, buffers):
     connection = new_connection()
-    switch = handshake(napp, connection)
-    raw_in(
-        napp,
-        connection,
-        multipart_parts(3, MultipartType.OFPMP_PORT_DESC, [make_port(1)], 9)[0].pack(),
-    )
-    drain(buffers.app)
+    switch = handshake_with_port_one(napp, connection)
     drain(buffers.msg_in)
     frame = frames.ethernet(
         dst="00:00:00:00:00:0b", src="00:00:00:00:00:0a", eth_type=0x0806, payload=b"\0" * 28
@@ -286,13 +292,7 @@ def test_packet_in_is_published_with_reachable_mac(napp, buffers):
 
 def test_port_status_link_down(napp, buffers):
     connection = new_connection()
-    switch = handshake(napp, connection)
-    raw_in(
-        napp,
-        connection,
-        multipart_parts(3, MultipartType.OFPMP_PORT_DESC, [make_port(1)], 9)[0].pack(),
-    )
-    drain(buffers.app)
+    switch = handshake_with_port_one(napp, connection)
     status = PortStatus(xid=0, reason=PortReason.OFPPR_MODIFY, desc=make_port(1, link_down=True))
     raw_in(napp, connection, status.pack())
     app = drain(buffers.app)
