@@ -20,7 +20,9 @@ The fixes (numbered as in DESIGN.md section 2):
    :func:`pinned_argv` pins the command line for code that builds
    Controllers/Switches outside kytosd (tests).
 5. Events are named after the protocol, which is the listen port unless it is
-   6633/6653: the launcher always sets ``protocol_name = openflow``.
+   6633/6653, so on any other port of_core hears nothing:
+   :func:`fix_protocol_name_default` makes an empty ``protocol_name`` mean
+   ``openflow`` (the launcher also writes it into its conf).
 6. ``Controller()`` replaces ``sys.excepthook`` so uncaught errors go to
    ``./errlog.log`` instead of stderr: :func:`fix_excepthook`.
 7. python-openflow's ``GenericType.pack`` tests ``'value' in dir(value)`` for
@@ -201,6 +203,33 @@ def pinned_argv(argv: list[str] | None = None) -> Iterator[None]:
         sys.argv = saved
 
 
+# --- fix 5: the protocol is OpenFlow on any port ------------------------------
+
+
+def fix_protocol_name_default() -> None:
+    """Read an empty ``protocol_name`` (the shipped kytos.conf) as ``openflow``.
+
+    Kytos names its raw events ``kytos/core.<protocol_name>.*`` and, with the
+    name empty, falls back to the listen port number unless that is 6633/6653:
+    ``kytosd -P 16653`` then emits ``kytos/core.16653.raw.in``, which no
+    OpenFlow NApp listens to.  Kytos 2021.1 speaks only OpenFlow.
+    """
+    from kytos.core.config import KytosConfig
+
+    if getattr(KytosConfig, _APPLIED_FLAG, False):
+        return
+    original_parse_options = KytosConfig._parse_options
+
+    def _parse_options(self, argv):
+        options = original_parse_options(self, argv)
+        if not options.protocol_name:
+            options.protocol_name = "openflow"
+        return options
+
+    KytosConfig._parse_options = _parse_options
+    setattr(KytosConfig, _APPLIED_FLAG, True)
+
+
 # --- fix 6: errors stay on stderr ------------------------------------------
 
 
@@ -267,5 +296,6 @@ def apply() -> None:
     fix_janus_loop_kwarg()
     fix_connection_send()
     fix_web_ui_download()
+    fix_protocol_name_default()
     fix_excepthook()
     fix_pyof_pack_speed()

@@ -186,6 +186,19 @@ def test_launcher_config_names_the_protocol_openflow_on_any_port(tmp_path: Path)
     assert options.napps == f"{tmp_path}/var/lib/kytos/napps"
 
 
+def test_plain_kytosd_conf_on_another_port_still_names_the_protocol_openflow(tmp_path: Path):
+    """The conf kytosd renders has an empty protocol_name; -P 16653 must still mean openflow."""
+    from kytos.core.config import KytosConfig
+
+    conf = tmp_path / "kytos.conf"
+    conf.write_text(  # the keys of Kytos' kytos.conf template that it cannot default
+        "[daemon]\ndaemon = False\napi_port = 8181\nnapps_repositories = []\nprotocol_name =\n"
+    )
+    with kytos_py311.pinned_argv(["kytosd", "-c", str(conf), "-P", "16653"]):
+        options = KytosConfig().options["daemon"]
+    assert (options.port, options.protocol_name) == (16653, "openflow")
+
+
 # --- fix 6: uncaught errors stay visible ------------------------------------------
 
 
