@@ -151,15 +151,25 @@ def capture_packet_in(client: Client, server_port: int = 5222) -> PacketIn:
     return pyof_packet_in(frame, 2, cookie=capture, table_id=0, reason=1)
 
 
-def wait_for_flow(sw: FakeSwitch, wanted: dict, since: int = 0, timeout: float = 10.0) -> int:
-    """Index (in ``received``) of the FlowMod ADD of ``wanted``."""
-    wanted = canonical(wanted)
+def wait_for_flow(
+    sw: FakeSwitch,
+    wanted: dict,
+    since: int = 0,
+    timeout: float = 10.0,
+    ignoring: tuple[str, ...] = (),
+) -> int:
+    """Index (in ``received``) of the FlowMod ADD of ``wanted``.
+
+    Keys in ``ignoring`` may differ (a hard timeout that depends on when it was sent).
+    """
+    wanted = {k: v for k, v in canonical(wanted).items() if k not in ignoring}
 
     def find():
         for index, item in enumerate(sw.received[since:], since):
             if item.message_type == Type.OFPT_FLOW_MOD and (
                 int(item.message.command) == FlowModCommand.OFPFC_ADD
-                and flow_mod_to_dict(item.message) == wanted
+                and {k: v for k, v in flow_mod_to_dict(item.message).items() if k not in ignoring}
+                == wanted
             ):
                 return index + 1  # truthy even for index 0
         return None
@@ -290,3 +300,42 @@ def test_meter_mode_puts_the_meter_on_the_wire_before_the_monitor_that_uses_it(c
             assert (int(band.rate), int(band.burst_size)) == (2, 50)
     finally:
         controller.patch(f"{API}/settings", {"mode": "block"})
+
+
+def block_by_flooding(sw: CountingSwitch, client: Client, since: int) -> dict:
+    """Monitor ``client``, make it flood, wait for its drop flow; return that flow."""
+    sw.send(capture_packet_in(client))
+    wait_for_flow(sw, flows.monitor_flow(client, 5222, idle_timeout=120), since)
+    sw.monitor(client, packets_per_poll=1000)
+    block = flows.block_flows(client, [5222], 60)[0]
+    return flow_mod_to_dict(sw.received[wait_for_flow(sw, block, since, 8.0)].message)
+
+
+def test_reconnect_from_a_new_port_is_blocked_at_once_with_per_ip_aggregate(controller, switch):
+    status, body = controller.patch(f"{API}/settings", {"per_ip_aggregate": True})
+    assert status == 200, body
+    try:
+        spammer = Client("10.0.0.20", 40001)
+        block_by_flooding(switch, spammer, switch.mark())
+        with switch._lock:
+            del switch.monitors[spammer]  # the blocked connection's monitor is gone
+        reconnect = Client("10.0.0.20", 40002)
+        since = switch.mark()
+        switch.send(capture_packet_in(reconnect))
+        index = wait_for_flow(
+            switch,
+            flows.block_flows(reconnect, [5222], 60)[0],
+            since,
+            ignoring=("hard_timeout",),
+        )
+        assert 1 <= flow_mod_to_dict(switch.received[index].message)["hard_timeout"] <= 60
+        monitor_cookie = flows.monitor_cookie(reconnect)
+        assert not [f for _, f in flow_mods(switch, since) if f["cookie"] == monitor_cookie]
+        _, body = controller.get(f"{API}/blocked?dpid={switch.dpid_str}")
+        blocks = {b["port"]: b for b in body["blocked"]}
+        assert set(blocks) == {spammer.port, reconnect.port}
+        assert blocks[reconnect.port]["expires"] == blocks[spammer.port]["expires"]
+        _, status_body = controller.get(f"{API}/status")
+        assert status_body["blocks_total"].get("reconnect", 0) >= 1
+    finally:
+        controller.patch(f"{API}/settings", {"per_ip_aggregate": False})

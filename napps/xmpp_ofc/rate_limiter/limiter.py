@@ -19,6 +19,13 @@ their packets off the capture flow) but never blocked. In meter mode a client wh
 switch supports meters is policed by its own meter and not blocked; without
 support, or without a free meter id, it falls back to blocking.
 
+Reconnects (DESIGN section 5: a new source port must not escape a block): with
+``per_ip_aggregate`` a capture packet-in from an address that has an automatic
+per-connection block is blocked at once until that block ends (counted as kind
+``reconnect``); without it (NAT-safe: one address may be many users) the new
+connection is monitored as a *suspect* and judged at its first poll, from a zero
+baseline over at least one poll interval, instead of after two polls.
+
 Self-healing: a capture packet-in from a client we believe monitored or blocked
 means its flow is missing on the switch (deleted by someone, lost in a reconnect
 race), so the flow is installed again (at most once a second per client).
@@ -197,6 +204,7 @@ class Monitored:
         "meter_id",
         "server_port",
         "since",
+        "suspect",
         "tracker",
         "whitelisted",
     )
@@ -211,6 +219,9 @@ class Monitored:
         self.whitelisted = whitelisted
         self.meter_id: int | None = None
         self.flagged = False
+        #: Connected while another connection of its address was blocked (auto):
+        #: its first poll is judged from a zero baseline (see ``_first_window_rate``).
+        self.suspect = False
         # The address as a switch echoes it in a match (IPv6 fully expanded).
         address = ipaddress.ip_address(client.ip)
         self.match_ip = address.exploded if address.version == 6 else client.ip
@@ -224,6 +235,9 @@ class _Switch:
     #: Monotonic time of each block's last install (stale FLOW_REMOVED detection).
     block_installed: dict[Client, float] = field(default_factory=dict)
     block_healed: dict[Client, float] = field(default_factory=dict)
+    #: Per-connection blocks by address (reconnect detection without a scan of
+    #: every block per packet-in); entries are checked against ``blocks`` on use.
+    port_blocks: dict[str, set[Client]] = field(default_factory=dict)
     meter_support: MeterSupport | None = None
     meter_ids: _MeterIds | None = None
     last_poll: float | None = None
@@ -275,7 +289,10 @@ class RateLimiter:
             if block.remaining(now.wall) <= 0:
                 self._end_block(block, UnblockReason.EXPIRED, now, "expired while controller down")
                 continue
-            self._switch(block.dpid).blocks[target] = block
+            switch = self._switch(block.dpid)
+            switch.blocks[target] = block
+            if target.port is not None:
+                switch.port_blocks.setdefault(target.ip, set()).add(target)
 
     # --- messages from the dispatcher --------------------------------------------
 
@@ -294,13 +311,12 @@ class RateLimiter:
             return self._heal_block(dpid, switch, block, now)
         monitored = switch.clients.get(client)
         if monitored is not None:
-            # The switch sent this through capture although a monitor should match:
-            # the monitor is missing there. Re-add it (rate-limited).
-            if now.mono - monitored.last_heal < REINSTALL_GAP_S:
-                return []
-            monitored.last_heal = now.mono
-            monitored.installed_at = now.mono
-            return [InstallFlow(dpid, self._monitor_flow(client, monitored))]
+            return self._heal_monitor(dpid, client, monitored, now)
+        sibling = self._auto_block_of_address(switch, client, now)
+        if sibling is not None and self._blocks_reconnects(client):
+            return self._block_reconnect(
+                dpid, switch, client, packet.tp_dst, sibling=sibling, now=now
+            )
         if len(switch.clients) >= MAX_CLIENTS_PER_SWITCH:
             if not switch.refusing:
                 switch.refusing = True
@@ -311,7 +327,10 @@ class RateLimiter:
                 )
             return []
         switch.refusing = False
-        return self._start_monitoring(dpid, switch, client, packet.tp_dst, now)
+        commands = self._start_monitoring(dpid, switch, client, packet.tp_dst, now)
+        if sibling is not None:
+            switch.clients[client].suspect = True
+        return commands
 
     @_locked
     def handle_flow_stats(self, reply: FlowStatsReply, now: Instant) -> list[AnyCommand]:
@@ -338,10 +357,12 @@ class RateLimiter:
                     continue
             client, monitored = found
             monitored.last_seen = now.mono
-            rate = monitored.tracker.update(
-                CounterSample(entry.packet_count, entry.byte_count, entry.duration, now.mono),
-                min_elapsed,
-            )
+            sample = CounterSample(entry.packet_count, entry.byte_count, entry.duration, now.mono)
+            if monitored.suspect:
+                monitored.suspect = False
+                rate = self._first_window_rate(monitored, sample, min_elapsed)
+            else:
+                rate = monitored.tracker.update(sample, min_elapsed)
             if rate is not None:
                 fresh.append((client, monitored, rate))
         commands: list[AnyCommand] = []
@@ -784,6 +805,20 @@ class RateLimiter:
         commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
         return commands
 
+    def _heal_monitor(
+        self, dpid: str, client: Client, monitored: Monitored, now: Instant
+    ) -> list[AnyCommand]:
+        """Re-add a monitor the switch lost (rate-limited).
+
+        A capture copy from a monitored client means its monitor did not match:
+        the flow is missing on the switch.
+        """
+        if now.mono - monitored.last_heal < REINSTALL_GAP_S:
+            return []
+        monitored.last_heal = now.mono
+        monitored.installed_at = now.mono
+        return [InstallFlow(dpid, self._monitor_flow(client, monitored))]
+
     def _monitor_flow(self, client: Client, monitored: Monitored) -> dict[str, Any]:
         return flows.monitor_flow(
             client,
@@ -934,6 +969,94 @@ class RateLimiter:
             return None
         return switch.blocks.get(client) or switch.blocks.get(Client(client.ip, None))
 
+    def _auto_block_of_address(
+        self, switch: _Switch, client: Client, now: Instant
+    ) -> BlockRecord | None:
+        """The automatic block of another connection of ``client``'s address, if any.
+
+        Manual per-connection blocks do not count: an operator who blocks one
+        connection chose that connection (the whole address is a port-less block).
+        Of several, the one that ends last.
+        """
+        targets = switch.port_blocks.get(client.ip)
+        if not targets:
+            return None
+        found = None
+        for target in targets:
+            block = switch.blocks.get(target)
+            if block is None or block.manual or target == client or block.remaining(now.wall) < 1:
+                continue
+            if found is None or block.expires > found.expires:
+                found = block
+        return found
+
+    def _blocks_reconnects(self, client: Client) -> bool:
+        """Whether a reconnect of a blocked client is blocked at once (``per_ip_aggregate``).
+
+        Off by default: behind a NAT one address is many users, and blocking every
+        new connection of the address would punish the flooder's neighbours. Then
+        the reconnect is monitored as a suspect instead (judged at its first poll).
+        """
+        settings = self.settings
+        return (
+            settings.per_ip_aggregate
+            and settings.mode is not Mode.MONITOR
+            and not settings.is_whitelisted(client.ip)
+        )
+
+    def _block_reconnect(
+        self,
+        dpid: str,
+        switch: _Switch,
+        client: Client,
+        server_port: int,
+        *,
+        sibling: BlockRecord,
+        now: Instant,
+    ) -> list[AnyCommand]:
+        """Block a new connection of a blocked address until the sibling's block ends.
+
+        Same expiry as the block it tried to escape, so reconnecting never extends
+        (nor shortens) the penalty; counted as a block of kind ``reconnect``.
+        """
+        blocked = Client(sibling.ip, sibling.port)
+        record = BlockRecord(
+            dpid=dpid,
+            ip=client.ip,
+            port=client.port,
+            server_ports=(server_port,),
+            since=now.wall,
+            expires=sibling.expires,
+            reason=f"reconnect while {blocked} is blocked",
+            manual=False,
+        )
+        return self._start_block(dpid, switch, client, record, now=now, count_as="reconnect")
+
+    def _first_window_rate(
+        self, monitored: Monitored, sample: CounterSample, min_elapsed: float
+    ) -> Rate | None:
+        """A suspect's rate at its first poll: from zero, over a window of at least one poll.
+
+        A monitor we installed counted every packet since its install, so its first
+        sample already is a delta from (0 packets, age 0) -- unless the flow is older
+        than our install (adopted, replaced in place), when the usual baseline rule
+        applies. The window is stretched to a full poll interval, so a login burst
+        (8-10 packets in a second) never looks worse than over a normal poll, while a
+        flood (thousands of packets) is over the threshold at once: a reconnect no
+        longer buys two polls of flooding.
+        """
+        tracker = monitored.tracker
+        fresh = (
+            tracker.last is None
+            and sample.duration <= (sample.at - monitored.installed_at) + STALE_SLACK_S
+        )
+        rate = tracker.update(sample, min_elapsed)  # the baseline of the next poll
+        if not fresh or rate is not None or sample.duration < min_elapsed:
+            return rate
+        window = max(sample.duration, self.settings.poll_interval_s)
+        tracker.rate = Rate(sample.packet_count / window, sample.byte_count / window, window)
+        return tracker.rate
+
     def _start_block(
         self,
         dpid: str,
@@ -943,9 +1066,12 @@ class RateLimiter:
         *,
         now: Instant,
         monitored: Monitored | None = None,
+        count_as: str | None = None,
     ) -> list[AnyCommand]:
         switch.blocks[target] = record
-        self.blocks_total["manual" if record.manual else "auto"] += 1
+        if target.port is not None:
+            switch.port_blocks.setdefault(target.ip, set()).add(target)
+        self.blocks_total[count_as or ("manual" if record.manual else "auto")] += 1
         if self.store is not None:
             self.store.save_block(record)
         self._record(
@@ -1006,6 +1132,7 @@ class RateLimiter:
         switch = self._switches.get(block.dpid)
         if switch is not None:
             switch.blocks.pop(target, None)
+            _discard_port_block(switch, target)
             switch.block_installed.pop(target, None)
             switch.block_healed.pop(target, None)
         self.unblocks_total[reason.value] += 1
@@ -1127,6 +1254,14 @@ class RateLimiter:
         self._history.append(event)
         if self.store is not None:
             self.store.append_history(event)
+
+
+def _discard_port_block(switch: _Switch, target: Client) -> None:
+    targets = switch.port_blocks.get(target.ip)
+    if targets is not None:
+        targets.discard(target)
+        if not targets:
+            del switch.port_blocks[target.ip]
 
 
 def _ppm(monitored: Monitored | None) -> float | None:
