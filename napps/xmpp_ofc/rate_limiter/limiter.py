@@ -75,6 +75,7 @@ from napps.xmpp_ofc.rate_limiter.settings_model import (
 from xmpp_ofc import cookies
 from xmpp_ofc.commands import AnyCommand, DeleteFlows, InstallFlow, ModifyMeter, RequestFlowStats
 from xmpp_ofc.cookies import Kind
+from xmpp_ofc.flow_errors import FlowError
 from xmpp_ofc.messages import DecodedPacketIn, FlowRemoved, FlowRemovedReason, FlowStatsReply
 from xmpp_ofc.openflow.meter import OFPM_ALL
 from xmpp_ofc.packet import TCP_RST
@@ -92,6 +93,10 @@ EXPIRY_GRACE_S = 5.0
 #: Minimum gap between two self-healing re-installs of one client's flow.
 REINSTALL_GAP_S = 1.0
 DEFAULT_HISTORY_LIMIT = 1000
+#: After a switch refused a client's drop or monitor flow (table full), the first
+#: retry waits this long; each further refusal doubles it, up to RETRY_MAX_S.
+RETRY_FIRST_S = 10.0
+RETRY_MAX_S = 300.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -227,6 +232,26 @@ class Monitored:
         self.match_ip = address.exploded if address.version == 6 else client.ip
 
 
+@dataclass(slots=True)
+class _Backoff:
+    """When a refused flow of one client may be tried again, and the current delay."""
+
+    retry_at: float
+    delay: float
+
+
+def _back_off(table: dict[Client, _Backoff], client: Client, now: Instant) -> _Backoff:
+    previous = table.get(client)
+    delay = RETRY_FIRST_S if previous is None else min(previous.delay * 2, RETRY_MAX_S)
+    table[client] = backoff = _Backoff(now.mono + delay, delay)
+    return backoff
+
+
+def _backing_off(table: dict[Client, _Backoff], client: Client, now: Instant) -> bool:
+    backoff = table.get(client) if table else None
+    return backoff is not None and now.mono < backoff.retry_at
+
+
 @dataclass
 class _Switch:
     up: bool = False
@@ -238,6 +263,9 @@ class _Switch:
     #: Per-connection blocks by address (reconnect detection without a scan of
     #: every block per packet-in); entries are checked against ``blocks`` on use.
     port_blocks: dict[str, set[Client]] = field(default_factory=dict)
+    #: Clients whose drop / monitor flow the switch refused lately (OFPT_ERROR).
+    block_backoff: dict[Client, _Backoff] = field(default_factory=dict)
+    monitor_backoff: dict[Client, _Backoff] = field(default_factory=dict)
     meter_support: MeterSupport | None = None
     meter_ids: _MeterIds | None = None
     last_poll: float | None = None
@@ -263,6 +291,7 @@ class RateLimiter:
         self.unblocks_total: Counter[str] = Counter()  # by UnblockReason
         self.flags_total = 0
         self.meter_fallbacks = 0
+        self.flow_errors_total: Counter[str] = Counter()  # by flow kind
 
     # --- persistence ------------------------------------------------------------
 
@@ -313,20 +342,16 @@ class RateLimiter:
         if monitored is not None:
             return self._heal_monitor(dpid, client, monitored, now)
         sibling = self._auto_block_of_address(switch, client, now)
-        if sibling is not None and self._blocks_reconnects(client):
+        if (
+            sibling is not None
+            and self._blocks_reconnects(client)
+            and not _backing_off(switch.block_backoff, client, now)
+        ):
             return self._block_reconnect(
                 dpid, switch, client, packet.tp_dst, sibling=sibling, now=now
             )
-        if len(switch.clients) >= MAX_CLIENTS_PER_SWITCH:
-            if not switch.refusing:
-                switch.refusing = True
-                log.warning(
-                    "dpid %s: %d clients monitored, not monitoring new ones (SYN flood?)",
-                    dpid,
-                    MAX_CLIENTS_PER_SWITCH,
-                )
+        if not self._may_monitor(dpid, switch, client, now):
             return []
-        switch.refusing = False
         commands = self._start_monitoring(dpid, switch, client, packet.tp_dst, now)
         if sibling is not None:
             switch.clients[client].suspect = True
@@ -370,6 +395,83 @@ class RateLimiter:
             commands += self._evaluate(dpid, switch, client, monitored, rate=rate, now=now)
         if settings.per_ip_aggregate:
             commands += self._evaluate_aggregates(dpid, switch, fresh, now)
+        return commands
+
+    @_locked
+    def handle_flow_error(self, error: FlowError, now: Instant) -> list[AnyCommand]:
+        """A switch refused one of our flows (OFPT_ERROR): make our state say so.
+
+        * a drop flow: the client is NOT blocked -- the block is rolled back
+          (history ``block_failed``, no unblock counted), any drop flow of it the
+          switch did accept is deleted, a per-connection client is monitored again,
+          and it is not blocked again before a backoff (10 s, doubling to 300 s);
+        * a monitor: the client is not monitored; its next capture copy re-adds the
+          monitor, but not before a backoff either;
+        * a capture flow, or a refused delete: logged and counted only.
+
+        Every error is counted by flow kind (``flow_errors_total``).
+        """
+        self.flow_errors_total[error.kind_name] += 1
+        log.error(
+            "dpid %s: switch refused %s of our %s flow %s: %s",
+            error.dpid,
+            error.command,
+            error.kind_name,
+            error.flow.get("match"),
+            error.reason,
+        )
+        switch = self._switches.get(error.dpid)
+        match = error.flow.get("match")
+        found = flows.client_from_match(match) if isinstance(match, dict) else None
+        if switch is None or found is None or error.command != "add":
+            return []
+        client, server_port = found
+        if error.kind is Kind.BLOCK:
+            return self._block_refused(error, switch, client, server_port, now)
+        if error.kind is Kind.MONITOR and client in switch.clients:
+            _back_off(switch.monitor_backoff, client, now)
+            return self._forget_client(error.dpid, switch, client, delete_flow=False)
+        return []
+
+    def _block_refused(
+        self, error: FlowError, switch: _Switch, client: Client, server_port: int, now: Instant
+    ) -> list[AnyCommand]:
+        block = switch.blocks.pop(client, None)
+        if block is None:
+            return []  # rolled back already (another XMPP port's drop flow of the same block)
+        dpid = error.dpid
+        _discard_port_block(switch, client)
+        switch.block_installed.pop(client, None)
+        switch.block_healed.pop(client, None)
+        if self.store is not None:
+            self.store.delete_block(dpid, client.ip, client.port)
+        retry = _back_off(switch.block_backoff, client, now)
+        self._record(
+            HistoryEvent(
+                at=now.wall,
+                kind=EventKind.BLOCK_FAILED,
+                dpid=dpid,
+                ip=client.ip,
+                port=client.port,
+                reason=f"block failed: {error.reason}",
+                manual=block.manual,
+                packets_per_min=block.packets_per_min,
+                payload_bytes_per_min=block.payload_bytes_per_min,
+            )
+        )
+        log.warning(
+            "dpid %s: %s is NOT blocked (%s); not blocked again for %.0f s",
+            dpid,
+            client,
+            error.reason,
+            retry.delay,
+        )
+        commands: list[AnyCommand] = []
+        if switch.up:
+            # Drop flows of the same block on other XMPP ports may have been accepted.
+            commands.append(DeleteFlows(dpid, flows.delete_block(client)))
+            if client.port is not None and client not in switch.clients:
+                commands += self._start_monitoring(dpid, switch, client, server_port, now)
         return commands
 
     @_locked
@@ -448,6 +550,9 @@ class RateLimiter:
                         commands.append(
                             DeleteFlows(dpid, flows.delete_block(Client(block.ip, block.port)))
                         )
+            for table in (switch.block_backoff, switch.monitor_backoff):
+                for client in [c for c, b in table.items() if now.mono > b.retry_at + RETRY_MAX_S]:
+                    del table[client]  # quiet for long enough: the next refusal starts over
             if not switch.up:
                 continue
             stale = [c for c, m in switch.clients.items() if now.mono - m.last_seen > forget_after]
@@ -716,6 +821,7 @@ class RateLimiter:
             "blocks_total": dict(self.blocks_total),
             "unblocks_total": dict(self.unblocks_total),
             "flags_total": self.flags_total,
+            "flow_errors_total": dict(self.flow_errors_total),
             "meter_fallbacks": self.meter_fallbacks,
         }
 
@@ -804,6 +910,22 @@ class RateLimiter:
             commands += self._attach_meter(dpid, switch, monitored)
         commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
         return commands
+
+    @staticmethod
+    def _may_monitor(dpid: str, switch: _Switch, client: Client, now: Instant) -> bool:
+        """False past the per-switch client bound, or while a refused monitor backs off."""
+        if len(switch.clients) >= MAX_CLIENTS_PER_SWITCH:
+            if not switch.refusing:
+                switch.refusing = True
+                log.warning(
+                    "dpid %s: %d clients monitored, not monitoring new ones (SYN flood?)",
+                    dpid,
+                    MAX_CLIENTS_PER_SWITCH,
+                )
+            return False
+        switch.refusing = False
+        # A monitor the switch refused lately (table full) is not asked for again yet.
+        return not _backing_off(switch.monitor_backoff, client, now)
 
     def _heal_monitor(
         self, dpid: str, client: Client, monitored: Monitored, now: Instant
@@ -898,6 +1020,8 @@ class RateLimiter:
                     )
                 )
             return []
+        if _backing_off(switch.block_backoff, client, now):
+            return []  # its drop flow was refused lately (table full); monitored meanwhile
         duration = self.settings.block_duration_s
         record = BlockRecord(
             dpid=dpid,
@@ -934,6 +1058,8 @@ class RateLimiter:
         for ip, (ppm, payload, count) in per_ip.items():
             target = Client(ip, None)
             if target in switch.blocks or not self._is_flood(ppm, payload, threshold):
+                continue
+            if _backing_off(switch.block_backoff, target, now):
                 continue
             reason = (
                 f"address total {ppm:.0f} packets/min over {int(count)} connections "

@@ -65,6 +65,8 @@ from napps.xmpp_ofc.rate_limiter.settings_model import (
 from napps.xmpp_ofc.rate_limiter.store import SqliteStore, default_path
 from xmpp_ofc import metrics
 from xmpp_ofc.commands import AnyCommand
+from xmpp_ofc.cookies import Owner
+from xmpp_ofc.flow_errors import FLOW_ERROR_EVENT, flow_error_for
 from xmpp_ofc.kytos_commands import CommandSender
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.messages import Control, MessageType, module_event_name
@@ -234,6 +236,15 @@ class Main(KytosNApp):
         with self._lock:
             if removed.dpid in self._active:
                 self._send(self.limiter.handle_flow_removed(removed, now()))
+
+    @listen_on_loop(re.escape(FLOW_ERROR_EVENT))
+    def on_flow_error(self, event: KytosEvent) -> None:
+        """A switch refused one of our flows (table full...): roll back what it means."""
+        error = flow_error_for(Owner.RATE_LIMITER, event.content)
+        if error is None:
+            return  # another module's flow
+        with self._lock:
+            self._send(self.limiter.handle_flow_error(error, now()))
 
     @listen_to(_routed(MessageType.FLOW_STATS))
     def on_flow_stats(self, event: KytosEvent) -> None:

@@ -20,6 +20,8 @@ class EventKind(StrEnum):
     UNBLOCK = "unblock"
     #: Over the threshold but not blocked (monitor-only mode, whitelisted, metered).
     FLAG = "flag"
+    #: The switch refused the drop flow (OFPT_ERROR, e.g. table full): not blocked.
+    BLOCK_FAILED = "block_failed"
 
 
 class UnblockReason(StrEnum):
