@@ -133,6 +133,11 @@ def test_delete_on_a_disabled_switch_is_allowed(napp, api):
             400,
             "flows[0].match.nw_src: '10.0.0.300' is not an IPv4 address",
         ),
+        (
+            {"json": {"flows": [{"match": {"dl_type": 2048, "nw_src": "10.0.0.0/\u00b2"}}]}},
+            400,
+            "flows[0].match.nw_src: '10.0.0.0/\u00b2' has an invalid prefix length",
+        ),
         ({"json": {"flows": [{"match": {"tp_dst": 80}}]}}, 400, "BAD_PREREQ"),
         ({"json": {"flows": [{"actions": [{"action_type": "teleport"}]}]}}, 400, "teleport"),
         ({"json": {"flows": [{"actions": [], "instructions": []}]}}, 400, "not both"),

@@ -405,6 +405,8 @@ def test_malformed_bodies_change_nothing(api, napp, data, content_type, status, 
         (f"blocked/{DPID}/10.0.0.1/port", 400),
         (f"blocked/{DPID}/10.0.0.1/0", 400),
         (f"blocked/{DPID}/10.0.0.1/65536", 400),
+        (f"blocked/{DPID}/10.0.0.1/%C2%B2", 400),  # '²' passes str.isdigit(), not int()
+        (f"blocked/{DPID}/10.0.0.1/%D9%A5%D9%A0%D9%A0%D9%A1", 400),  # Arabic-Indic 5001
     ],
 )
 def test_refused_unblock_changes_nothing(api, napp, path, status):
@@ -443,7 +445,10 @@ def test_refused_settings_patch_changes_nothing(api, napp, patch):
     assert snapshot(napp) == before
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=-1", "limit=x", "limit=100000"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=-1", "limit=x", "limit=100000", "limit=%C2%B2", "limit=%D9%A3", "limit=1_0"],
+)
 def test_bad_events_limit(api, query):
     response = api.get(f"{URL}/events?{query}")
     assert response.status_code == 400

@@ -120,6 +120,10 @@ def test_prerequisites_are_emitted_before_dependent_fields():
         ({**IPV4, "nw_src": "10.0.0.300"}, "match.nw_src: '10.0.0.300' is not an IPv4 address"),
         ({**IPV4, "nw_src": "2001:db8::1"}, "is not an IPv4 address"),
         ({**IPV4, "nw_src": "10.0.0.1/33"}, "invalid prefix length"),
+        ({**IPV4, "nw_src": "10.0.0.0/\u00b2"}, "invalid prefix length"),  # '²'.isdigit()
+        ({**IPV4, "nw_src": "10.0.0.0/\u0662\u0664"}, "invalid prefix length"),  # Arabic 24
+        ({"metadata": "\u0663/0xff"}, "is not an integer"),
+        ({"metadata": "1_0/0xff"}, "is not an integer"),
         ({**IPV4, "nw_src": 167772161}, "is not an IPv4 address"),
         ({**IPV6, "ipv6_src": "10.0.0.1"}, "is not an IPv6 address"),
         ({"dl_src": "aa:bb:cc:dd:ee"}, "match.dl_src: 'aa:bb:cc:dd:ee' is not a MAC address"),

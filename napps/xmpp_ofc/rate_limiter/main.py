@@ -64,6 +64,7 @@ from napps.xmpp_ofc.rate_limiter.settings_model import (
 )
 from napps.xmpp_ofc.rate_limiter.store import SqliteStore, default_path
 from xmpp_ofc import metrics
+from xmpp_ofc.ascii_int import parse_decimal
 from xmpp_ofc.commands import AnyCommand
 from xmpp_ofc.cookies import Owner
 from xmpp_ofc.flow_errors import FLOW_ERROR_EVENT, flow_error_for
@@ -345,9 +346,10 @@ class Main(KytosNApp):
     @rest("v1/blocked/<dpid>/<ip>/<port>", methods=["DELETE"])
     def unblock_client(self, dpid: str, ip: str, port: str):
         """Lift the block of one client connection (address and source port)."""
-        if not port.isdigit() or not 1 <= int(port) <= 0xFFFF:
+        number = parse_decimal(port)
+        if number is None or not 1 <= number <= 0xFFFF:
             return _error(400, f"port: must be an integer in 1..65535, got {port!r}")
-        return self._unblock(dpid, ip, int(port))
+        return self._unblock(dpid, ip, number)
 
     def _unblock(self, dpid: str, ip: str, port: int | None):
         try:
@@ -388,11 +390,11 @@ class Main(KytosNApp):
         raw = request.args.get("limit")
         limit = None
         if raw is not None:
-            if not raw.isdigit() or not 1 <= int(raw) <= settings.HISTORY_LIMIT:
+            limit = parse_decimal(raw)
+            if limit is None or not 1 <= limit <= settings.HISTORY_LIMIT:
                 return _error(
                     400, f"limit: must be an integer in 1..{settings.HISTORY_LIMIT}, got {raw!r}"
                 )
-            limit = int(raw)
         return jsonify({"events": self.limiter.history(limit)})
 
     @rest("v1/status", methods=["GET"])

@@ -35,6 +35,7 @@ from pyof.v0x04.common.flow_match import (
     VlanId,
 )
 
+from xmpp_ofc.ascii_int import parse_decimal, parse_int_literal
 from xmpp_ofc.openflow.validation import (
     FlowValidationError,
     as_int,
@@ -86,10 +87,9 @@ class _IntCodec(_Codec):
     bits: int
 
     def _parse(self, path: str, text: str) -> int:
-        try:
-            number = int(text.strip(), 0)
-        except ValueError:
-            raise fail(path, text, "is not an integer") from None
+        number = parse_int_literal(text.strip())
+        if number is None:
+            raise fail(path, text, "is not an integer")
         return require_int(path, number, 0, (1 << self.bits) - 1)
 
     def encode(self, path: str, value: Any, maskable: bool) -> tuple[bytes, bytes | None]:
@@ -169,8 +169,8 @@ class _IpCodec(_Codec):
     def _mask(self, path: str, value: str, text: str) -> bytes:
         """A prefix length, or any bit mask written as an address (OXM allows both)."""
         width = 32 if self.version == 4 else 128
-        if text.isdigit() and int(text) <= width:
-            ones = int(text)
+        ones = parse_decimal(text)
+        if ones is not None and ones <= width:
             return (((1 << ones) - 1) << (width - ones)).to_bytes(width // 8, "big")
         try:
             mask = ipaddress.ip_address(text)
