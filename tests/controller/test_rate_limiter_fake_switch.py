@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from pyof.v0x04.asynchronous.error_msg import ErrorMsg, ErrorType, FlowModFailedCode
 from pyof.v0x04.asynchronous.flow_removed import FlowRemoved
 from pyof.v0x04.asynchronous.packet_in import PacketIn
 from pyof.v0x04.common.header import Type
@@ -64,6 +65,8 @@ class CountingSwitch(FakeSwitch):
     def __init__(self, *args, meters: int = 0, **kwargs) -> None:
         super().__init__(*args, on_message=self._on_message, **kwargs)
         self.meters = meters
+        #: Answer every drop-flow FlowMod ADD with OFPT_ERROR TABLE_FULL (same xid).
+        self.refuse_blocks = False
         self.polls: list[Received] = []
         self.monitors: dict[Client, dict] = {}
         self.packets_per_poll: dict[Client, int] = {}
@@ -77,6 +80,18 @@ class CountingSwitch(FakeSwitch):
             self.packets_per_poll[client] = packets_per_poll
 
     def _on_message(self, item: Received) -> None:
+        if item.message_type == Type.OFPT_FLOW_MOD and self.refuse_blocks and item.message:
+            is_block = (int(item.message.cookie) >> cookies.KIND_SHIFT) & 0xFF == Kind.BLOCK
+            if is_block and int(item.message.command) == FlowModCommand.OFPFC_ADD:
+                self.send(
+                    ErrorMsg(
+                        xid=item.xid,
+                        error_type=ErrorType.OFPET_FLOW_MOD_FAILED,
+                        code=FlowModFailedCode.OFPFMFC_TABLE_FULL,
+                        data=item.raw[:64],
+                    )
+                )
+            return
         if item.message_type != Type.OFPT_MULTIPART_REQUEST or item.message is None:
             return
         kind = int(item.message.multipart_type)
@@ -339,3 +354,51 @@ def test_reconnect_from_a_new_port_is_blocked_at_once_with_per_ip_aggregate(cont
         assert status_body["blocks_total"].get("reconnect", 0) >= 1
     finally:
         controller.patch(f"{API}/settings", {"per_ip_aggregate": False})
+
+
+def test_a_drop_flow_the_switch_refuses_is_not_reported_as_a_block(controller, switch):
+    switch.refuse_blocks = True
+    client = Client("10.0.0.30", 40001)
+    since = switch.mark()
+    block_by_flooding(switch, client, since)  # the FlowMod was sent, and refused
+
+    def failure():
+        _, body = controller.get(f"{API}/events")
+        return [
+            e
+            for e in body["events"]
+            if e["dpid"] == switch.dpid_str and e["kind"] == "block_failed"
+        ]
+
+    assert wait_until(failure), "no block_failed event"
+    assert failure()[0]["reason"] == "block failed: OFPFMFC_TABLE_FULL"
+    assert (failure()[0]["ip"], failure()[0]["port"]) == (client.ip, client.port)
+    _, body = controller.get(f"{API}/blocked?dpid={switch.dpid_str}")
+    assert body["blocked"] == []
+    _, status = controller.get(f"{API}/status")
+    assert status["flow_errors_total"].get("block", 0) >= 1
+    assert status["switches"][switch.dpid_str]["blocked"] == 0
+    # Still monitored: its monitor flow is added again after the refused block.
+    monitor = flows.monitor_flow(client, 5222, idle_timeout=120)
+    failed_at = next(
+        i
+        for i, item in enumerate(switch.received)
+        if item.message_type == Type.OFPT_FLOW_MOD
+        and int(item.message.cookie) == flows.block_cookie(client)
+    )
+    wait_for_flow(switch, monitor, failed_at)
+    _, body = controller.get(f"{API}/monitored?dpid={switch.dpid_str}")
+    assert [(m["ip"], m["port"]) for m in body["monitored"]] == [(client.ip, client.port)]
+
+    # The controller keeps serving: this switch's echo, and another switch.
+    mark = switch.mark()
+    switch.send_echo_request(0x5EC0)
+    switch.wait_for(Type.OFPT_ECHO_REPLY, since=mark, predicate=lambda r: r.xid == 0x5EC0)
+    with CountingSwitch("127.0.0.1", controller.of_port, dpid=next(_dpids), ports=(1, 2)) as other:
+        other.handshake()
+        wait_for_capture(other)
+        neighbour = Client("10.0.0.31", 40001)
+        mark = other.mark()
+        block_by_flooding(other, neighbour, mark)
+        _, body = controller.get(f"{API}/blocked?dpid={other.dpid_str}")
+        assert [(b["ip"], b["port"]) for b in body["blocked"]] == [(neighbour.ip, neighbour.port)]
