@@ -292,6 +292,13 @@ RATE_LIMITER = StateMetrics(
             kind="counter",
         ),
         StateFamily(
+            "xmpp_ofc_refused_flows",
+            "Flows of the rate limiter a switch refused (OFPT_ERROR, e.g. table full), "
+            "by flow kind (block, monitor, capture)",
+            ("kind",),
+            kind="counter",
+        ),
+        StateFamily(
             "xmpp_ofc_client_packets_per_minute",
             f"Packets per minute of a monitored client over the last poll "
             f"(the {CLIENT_SERIES_LIMIT} fastest)",
@@ -337,6 +344,9 @@ def rate_limiter_samples(
             ((reason,), n) for reason, n in status.get("unblocks_total", {}).items()
         ],
         "xmpp_ofc_flags": [((), status.get("flags_total", 0))],
+        "xmpp_ofc_refused_flows": [
+            ((kind,), n) for kind, n in status.get("flow_errors_total", {}).items()
+        ],
         "xmpp_ofc_client_packets_per_minute": [
             (client_labels(c), c["packets_per_min"]) for c in rated
         ],

@@ -132,6 +132,7 @@ STATUS = {
     "blocks_total": {"auto": 2, "manual": 1},
     "unblocks_total": {"expired": 1, "manual": 1},
     "flags_total": 4,
+    "flow_errors_total": {"block": 2},
 }
 
 
@@ -155,6 +156,7 @@ def test_rate_limiter_state():
     assert value("xmpp_ofc_blocks_total", kind="manual") == 1
     assert value("xmpp_ofc_unblocks_total", reason="expired") == 1
     assert value("xmpp_ofc_flags_total") == 4
+    assert value("xmpp_ofc_refused_flows_total", kind="block") == 2
     rates = samples("xmpp_ofc_client_packets_per_minute")
     # A client without a rate yet has no series; gone clients have none either.
     assert rates == {
