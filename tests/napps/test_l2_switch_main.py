@@ -16,7 +16,8 @@ from pyof.v0x04.controller2switch.packet_out import PacketOut as PyofPacketOut
 
 from tests import kytos_helpers
 from tests.kytos_helpers import drain, mocked_controller, switch_mock
-from xmpp_ofc import pipeline
+from xmpp_ofc import cookies, pipeline
+from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.kytos_commands import FLOWS_DELETE_EVENT, FLOWS_INSTALL_EVENT
 from xmpp_ofc.messages import (
     NO_BUFFER,
@@ -208,7 +209,13 @@ def test_rest_mac_table_and_flush(napp, clock, api):
         {"mac": MAC_A, "port": 1, "age": 2.5},
         {"mac": MAC_B, "port": 2, "age": 0.0},
     ]
-    assert body["stats"] == {"learned": 2, "refused": 0, "refused_per_port": {}, "moves": 0}
+    assert body["stats"] == {
+        "learned": 2,
+        "refused": 0,
+        "refused_per_port": {},
+        "moves": 0,
+        "refused_flows": 0,
+    }
     assert set(api.get(f"{URL}/mac_table").json["switches"]) == {DPID}
 
     response = api.delete(f"{URL}/mac_table/{DPID}")
@@ -287,3 +294,32 @@ def test_each_routed_event_reaches_one_handler_once(napp, kind, handler):
         for pattern in napp._listeners
         if pattern.startswith("xmpp_ofc")
     )
+
+
+def test_refused_forwarding_flow_is_counted_and_other_modules_errors_are_not(napp, api):
+    restore(napp)
+    packet_in(napp, MAC_A, BROADCAST, 1)
+    packet_in(napp, MAC_B, MAC_A, 2)  # installs the forwarding flow towards MAC_A
+    drain(napp.controller.buffers.app)
+
+    def error_event(flow: dict) -> KytosEvent:
+        return KytosEvent(
+            name="kytos/flow_manager.flow.error",
+            content={
+                "datapath": switch_mock(DPID),
+                "flow": flow,
+                "error_command": "add",
+                "error_type": 5,
+                "error_code": 1,
+                "error_type_name": "OFPET_FLOW_MOD_FAILED",
+                "error_code_name": "OFPFMFC_TABLE_FULL",
+            },
+        )
+
+    forwarding = {"cookie": cookies.encode(Owner.L2_SWITCH, Kind.FORWARDING, 0xA), "match": {}}
+    napp.on_flow_error(error_event(forwarding))
+    not_ours = {"cookie": cookies.encode(Owner.RATE_LIMITER, Kind.BLOCK, 1), "match": {}}
+    napp.on_flow_error(error_event(not_ours))
+    body = api.get(f"{URL}/mac_table/{DPID}").json
+    assert body["stats"]["refused_flows"] == 1
+    assert body["stats"]["learned"] == 2  # nothing rolled back

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from xmpp_ofc import pipeline
 from xmpp_ofc.commands import Command, DeleteFlows, InstallFlow, PacketOut
+from xmpp_ofc.flow_errors import FlowError
 from xmpp_ofc.messages import DecodedPacketIn, PortStatus, PortStatusReason
 from xmpp_ofc.packet import (
     ETH_TYPE_LLDP,
@@ -96,6 +97,8 @@ class _SwitchTable:
     #: Ports (or None for the switch bound) currently refusing: logs once per episode.
     refusing: set[int | None] = field(default_factory=set)
     moves: int = 0
+    #: Our flows the switch refused (OFPT_ERROR, e.g. table full).
+    refused_flows: int = 0
 
     def remove(self, mac: str) -> _Entry:
         entry = self.entries.pop(mac)
@@ -117,6 +120,7 @@ class SwitchLearningStats:
     refused: int
     refused_per_port: dict[int, int]
     moves: int
+    refused_flows: int = 0
 
 
 class LearningSwitch:
@@ -303,6 +307,25 @@ class LearningSwitch:
             self._tables[dpid] = _SwitchTable()
         return [DeleteFlows(dpid, pipeline.l2_delete_forwarding())]
 
+    def flow_refused(self, error: FlowError) -> None:
+        """The switch refused one of our flows: log and count, nothing to roll back.
+
+        The packet-out of the packet that caused the flow went anyway, and the MAC
+        entry stays true (the host is where it was seen); without its flow the
+        next packets towards that MAC come up through the table-miss flow again.
+        """
+        table = self._tables.get(error.dpid)
+        if table is not None:
+            table.refused_flows += 1
+        log.warning(
+            "dpid %s: switch refused %s of our %s flow %s: %s",
+            error.dpid,
+            error.command,
+            error.kind_name,
+            error.flow.get("match"),
+            error.reason,
+        )
+
     def forget_switch(self, dpid: str) -> None:
         """Drop all state of a switch that disconnected or disabled this module."""
         self._tables.pop(dpid, None)
@@ -335,4 +358,5 @@ class LearningSwitch:
             refused=table.refused,
             refused_per_port=dict(table.refused_per_port),
             moves=table.moves,
+            refused_flows=table.refused_flows,
         )

@@ -29,6 +29,8 @@ from kytos.core import KytosEvent, KytosNApp, log, rest
 from napps.xmpp_ofc.l2_switch import settings
 from napps.xmpp_ofc.l2_switch.learning import LearningSettings, LearningSwitch
 from xmpp_ofc import metrics
+from xmpp_ofc.cookies import Owner
+from xmpp_ofc.flow_errors import FLOW_ERROR_EVENT, flow_error_for
 from xmpp_ofc.kytos_commands import CommandSender
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.messages import Control, MessageType, module_event_name
@@ -124,6 +126,15 @@ class Main(KytosNApp):
             if status.dpid in self._active:
                 self.sender.send(self.learning.handle_port_status(status))
 
+    @listen_on_loop(re.escape(FLOW_ERROR_EVENT))
+    def on_flow_error(self, event: KytosEvent) -> None:
+        """A switch refused one of our flows (table full...): logged and counted."""
+        error = flow_error_for(Owner.L2_SWITCH, event.content)
+        if error is None:
+            return  # another module's flow
+        with self._lock:
+            self.learning.flow_refused(error)
+
     # --- REST ------------------------------------------------------------------------------
 
     def _table_view(self, dpid: str, now: float) -> dict[str, object]:
@@ -136,6 +147,7 @@ class Main(KytosNApp):
                 "refused": stats.refused,
                 "refused_per_port": {str(port): n for port, n in stats.refused_per_port.items()},
                 "moves": stats.moves,
+                "refused_flows": stats.refused_flows,
             },
         }
 
