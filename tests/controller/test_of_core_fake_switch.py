@@ -15,7 +15,7 @@ from pyof.v0x04.symmetric.echo_request import EchoRequest
 
 from tests.kytos_helpers import running_controller
 from tests.waiting import wait_until
-from xmpp_ofc.testing.fake_switch import FakeSwitch, flow_stats, hello_bytes
+from xmpp_ofc.testing.fake_switch import FakeSwitch, flow_stats, hello_bytes, multipart_parts
 
 ENV = {
     "KYTOS_OF_CORE_TICK_INTERVAL": "0.1",
@@ -136,3 +136,100 @@ def test_switch_that_never_says_hello_is_closed_after_the_handshake_timeout(cont
     with sw.connect(send_hello=False):
         assert sw.wait_closed(10)
         assert controller.wait_for_log("handshake not completed within 3 s")
+
+
+def _flows(first_priority: int, count: int) -> list:
+    """``count`` flow-stats entries with distinct priority, cookie and in_port."""
+    return [
+        flow_stats(
+            {
+                "priority": first_priority + i,
+                "cookie": first_priority + i,
+                "match": {"in_port": i + 1},
+            }
+        )
+        for i in range(count)
+    ]
+
+
+def _listed(controller, dpid: str) -> set[tuple[int, int, int]] | None:
+    """(priority, cookie, in_port) of the flows flow_manager lists for ``dpid``."""
+    status, body = controller.get(f"kytos/flow_manager/v2/flows/{dpid}")
+    if status != 200:
+        return None
+    flows = body.get(dpid, {}).get("flows", [])
+    return {(f["priority"], f["cookie"], f["match"]["in_port"]) for f in flows}
+
+
+def _expected(first_priority: int, count: int) -> set[tuple[int, int, int]]:
+    return {(first_priority + i, first_priority + i, i + 1) for i in range(count)}
+
+
+def _is_of_core_flow_poll(item) -> bool:
+    """of_core's own poll: OFPMP_FLOW, all tables, no cookie filter (the dispatcher filters)."""
+    message = item.message
+    return (
+        message is not None
+        and message.multipart_type == MultipartType.OFPMP_FLOW
+        and message.body.table_id.value == 0xFF
+        and message.body.cookie_mask.value == 0
+    )
+
+
+def test_switch_vanishing_mid_multipart_leaves_the_others_served(controller):
+    """DESIGN 8: a switch that dies between REPLY_MORE parts costs only its own connection.
+
+    Switch A answers of_core's flow poll with 2 of 3 parts (REPLY_MORE set)
+    and closes its socket.  Observable effects:
+
+    - A is reported disconnected: of_core's log line
+      ``Switch <dpid> disconnected`` (the one written when it emits
+      ``kytos/of_core.switch.disconnected``), and flow_manager refuses to send
+      to A with 409 "not connected" (Kytos dropped A's connection);
+    - the partial reply is dropped, never published: GET v2/flows/<A> still
+      lists exactly A's flows from its last complete poll;
+    - switch B, connected throughout, keeps being served: its echo requests are
+      answered and its next polls (3-part replies) replace its listed flows
+      with exactly what it reported after A vanished;
+    - no traceback in the controller log while this test ran;
+    - A reconnects with the same dpid and its first poll is listed normally.
+    """
+    log_start = len(controller.log_text())
+    a = switch(controller, flows=_flows(2000, 3), parts_per_reply=2)
+    b = switch(controller, flows=_flows(3000, 5), parts_per_reply=2)
+    with a.handshake(), b.handshake():
+        assert wait_until(lambda: _listed(controller, a.dpid_str) == _expected(2000, 3), 10)
+        assert wait_until(lambda: _listed(controller, b.dpid_str) == _expected(3000, 5), 10)
+
+        a.auto_reply = False  # from now on A answers only echoes; the test answers the poll
+        poll = a.wait_for(
+            Type.OFPT_MULTIPART_REQUEST, since=a.mark(), predicate=_is_of_core_flow_poll
+        )
+        parts = multipart_parts(poll.xid, MultipartType.OFPMP_FLOW, _flows(2100, 6), per_part=2)
+        assert [part.flags for part in parts] == [1, 1, 0]  # REPLY_MORE on all but the last
+        a.send(b"".join(part.pack() for part in parts[:2]))  # no final part ...
+        a.close()  # ... and A is gone
+
+        assert controller.wait_for_log(f"Switch {a.dpid_str} disconnected", timeout=10)
+        status, body = controller.post(
+            f"kytos/flow_manager/v2/flows/{a.dpid_str}", {"flows": [{"priority": 10}]}
+        )
+        assert status == 409, body
+        assert _listed(controller, a.dpid_str) == _expected(2000, 3)
+
+        since = b.mark()
+        b.flows = _flows(3100, 5)
+        assert wait_until(lambda: _listed(controller, b.dpid_str) == _expected(3100, 5), 10), (
+            "B's polls stopped completing after A vanished"
+        )
+        b.send_echo_request(0xB0B)
+        assert b.wait_for(Type.OFPT_ECHO_REPLY, since=since, predicate=lambda r: r.xid == 0xB0B)
+        assert b.wait_for(Type.OFPT_ECHO_REQUEST, since=since)  # our keepalive goes on too
+        assert not b.closed_by_peer
+        assert _listed(controller, a.dpid_str) == _expected(2000, 3)
+
+        again = FakeSwitch("127.0.0.1", controller.of_port, dpid=a.dpid, flows=_flows(2200, 4))
+        with again.handshake():
+            assert wait_until(lambda: _listed(controller, a.dpid_str) == _expected(2200, 4), 10)
+            assert not again.closed_by_peer
+    assert "Traceback" not in controller.log_text()[log_start:]
