@@ -30,6 +30,10 @@ Self-healing: a capture packet-in from a client we believe monitored or blocked
 means its flow is missing on the switch (deleted by someone, lost in a reconnect
 race), so the flow is installed again (at most once a second per client).
 
+Refused flows (OFPT_ERROR via flow_manager, :meth:`RateLimiter.handle_flow_error`):
+a refused drop flow rolls the block back (the client is monitored again), a
+refused monitor forgets the client; either is retried only after a backoff.
+
 Stale FLOW_REMOVEDs: a FLOW_REMOVED for a flow we re-added since (after a
 reconnect, a re-block) carries the old flow's duration, longer than the new one
 has existed; it is ignored. Removals with reason DELETE are ours (state already
