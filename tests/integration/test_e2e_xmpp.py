@@ -25,6 +25,12 @@ Then, in order (each test states what it asserts):
    section 7), so once the drop flow expires its next segment hits the capture
    flow again: the SAME (ip, port) is monitored again (REST and a monitor flow),
    measured, and blocked a second time as it still floods;
+3b. the spammer logs in again on a NEW connection (the load's
+   ``spam_reconnect_after``, set so the re-login comes after the first block
+   expired and after the same-port block of 3): the new source port is
+   monitored (REST and a monitor flow; per-address aggregation is explicitly
+   off, so a new port of a once-blocked address is a new client) and, still
+   flooding, blocked within two polls + 5 s;
 4. controller restart (stopped by PID, started on the same base directory): a
    manual block keeps its expiry (remaining time, not reset), the settings are
    the patched ones, and the switch converges to what the controller reports;
@@ -38,16 +44,17 @@ Then, in order (each test states what it asserts):
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from tests.waiting import wait_for
 from xmpp_ofc import cookies
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.lab import FlowEntry, netns, state, xmpp_lab
@@ -64,8 +71,20 @@ SETTINGS = {
     "block_duration_s": BLOCK_S,
     "threshold_ppm": 400,
     "payload_threshold_bpm": 20000,
+    # Off (the default) on purpose: with it, the reconnect of 3b would be blocked as
+    # an address, not monitored as a new client.
+    "per_ip_aggregate": False,
 }
-LOAD = LoadOptions(duration=30, rate=12, spam_rate=1200, connect_timeout=20)
+#: The spammer's re-login, seconds after the go. Measured here: first block at 2-4 s,
+#: its expiry 10 s later, the same connection's next TCP retransmit ~12.6 s after
+#: the block began (RTO backoff), so monitored again at ~15 s and blocked again at
+#: ~18 s. 25 s leaves room for a late first block (up to 2 polls + 5 s); the new
+#: connection's block (<= 2 polls + 5 s after its login) then fits in the 37 s.
+RECONNECT_AFTER_S = 25
+LOAD = LoadOptions(
+    duration=37, rate=12, spam_rate=1200, connect_timeout=20,
+    spam_reconnect_after=RECONNECT_AFTER_S,
+)  # fmt: skip
 #: Every REST/flow observation during the load is this far apart.
 OBSERVE_EVERY_S = 0.25
 
@@ -79,16 +98,6 @@ except OSError as error:
     print(error)
     sys.exit(1)
 """
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.3) -> Any:
-    """Poll ``condition`` until it is truthy or ``timeout`` passed; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
 
 
 @dataclass
@@ -187,6 +196,12 @@ class SpamRun:
     remonitored_at: float | None = None
     remonitored: dict[str, Any] | None = None
     flows_at_remonitor: list[FlowEntry] = field(default_factory=list)
+    # 3b: the first monitored spammer connection on another source port, and its block.
+    reconnect_at: float | None = None
+    reconnect: dict[str, Any] | None = None
+    flows_at_reconnect: list[FlowEntry] = field(default_factory=list)
+    reconnect_blocked_at: float | None = None
+    reconnect_block: dict[str, Any] | None = None
     blocked_ips: set[str] = field(default_factory=set)
     events: list[dict[str, Any]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
@@ -208,7 +223,7 @@ def spam_run(lab) -> SpamRun:
     )
     load.start()
     assert go.wait(LOAD.connect_timeout + 30), run.lines
-    go_at = time.monotonic()
+    go_at, go_wall = time.monotonic(), time.time()
     spammer_ip = lab.spammer.ip
     deadline = go_at + LOAD.duration + LOAD.drain + 40
     while load.is_alive() and time.monotonic() < deadline:
@@ -228,11 +243,25 @@ def spam_run(lab) -> SpamRun:
         elif run.unblocked_at is not None and run.remonitored_at is None and spammer_monitors:
             run.remonitored_at, run.remonitored = now, spammer_monitors[0]
             run.flows_at_remonitor = lab.flows()
+        other_ports = [entry for entry in spammer_monitors if entry["port"] != run.spammer_port]
+        if run.reconnect_at is None and run.spammer_port is not None and other_ports:
+            run.reconnect_at, run.reconnect = now, other_ports[0]
+            run.flows_at_reconnect = lab.flows()
+        if run.reconnect is not None and run.reconnect_blocked_at is None:
+            again = [entry for entry in spammer_blocks if entry["port"] == run.reconnect["port"]]
+            if again:
+                run.reconnect_blocked_at, run.reconnect_block = now, again[0]
         time.sleep(OBSERVE_EVERY_S)
     load.join(30)
     assert not load.is_alive(), "the load did not finish"
     run.events = lab.events()
     print("\n".join(run.lines))
+    print(
+        f"spammer: blocked {run.blocked_at}, unblocked {run.unblocked_at},"
+        f" remonitored {run.remonitored_at}, reconnect monitored {run.reconnect_at},"
+        f" reconnect blocked {run.reconnect_blocked_at} (s after go); events"
+        f" {[(e['kind'], e['port'], round(e['at'] - go_wall, 1)) for e in run.events]}"
+    )
     return run
 
 
@@ -296,7 +325,7 @@ def test_users_never_blocked_and_their_messages_delivered(lab, spam_run):
     accounts = sum(len(host.accounts) for host in lab.description.clients())
     assert (summary["connected_at_start"], summary["failures"]) == (accounts, 0), summary
     assert not summary["interrupted"]
-    # 15 users at 12 messages a minute for 30 s: about 90 messages.
+    # 15 users at 12 messages a minute for 37 s: about 110 messages.
     sent, delivered = summary["sent"]["user"], summary["delivered"]["user"]
     assert sent >= 60, summary
     assert delivered >= 0.99 * sent, (sent, delivered)
@@ -336,6 +365,57 @@ def test_spammer_monitored_again_after_its_block_expires(lab, spam_run):
     assert ("block", run.spammer_port) in [kind_port[:2] for kind_port in spammer_events[2:]], (
         spammer_events
     )
+
+
+def test_spammer_reconnect_after_expiry_monitored_and_blocked_again(lab, spam_run):
+    run = spam_run
+    spammer = lab.spammer
+    # The load's record of the spammer's logins: its first connection (the one
+    # blocked above) before the go, then exactly one re-login on a new source port.
+    host = run.summary["hosts"][spammer.name]
+    first, second = host["connections"]
+    assert host["reconnects"] == 1, host
+    assert (first["ip"], first["port"]) == (spammer.ip, run.spammer_port), first
+    assert first["at_s"] < 0, first
+    assert second["ip"] == spammer.ip and second["port"] != run.spammer_port, second
+    assert second["at_s"] == pytest.approx(RECONNECT_AFTER_S, abs=3), second
+    # ... after the block of the first connection had expired.
+    assert run.unblocked_at is not None and second["at_s"] > run.unblocked_at, (second, run)
+
+    # The new connection is monitored again: REST lists it, the switch counts it.
+    assert run.reconnect_at is not None, f"the new connection was never monitored: {run.events}"
+    assert run.reconnect_at > run.unblocked_at, (run.reconnect_at, run.unblocked_at)
+    assert (run.reconnect["ip"], run.reconnect["port"]) == (spammer.ip, second["port"])
+    assert run.reconnect["server_port"] == lab.description.xmpp_port, run.reconnect
+    new_port = second["port"]
+    monitors = [
+        flow
+        for flow in rate_limiter_flows(run.flows_at_reconnect, Kind.MONITOR)
+        if flow.cookie == client_cookie(Kind.MONITOR, spammer.ip, new_port)
+    ]
+    assert len(monitors) == 1, run.flows_at_reconnect
+    (monitor,) = monitors
+    assert (monitor.table, monitor.priority, monitor.actions) == (0, 200, "goto_table:1"), monitor
+    assert monitor.match["nw_src"] == spammer.ip, monitor
+    assert monitor.match["tp_src"] == str(new_port), monitor
+    # Not blocked on arrival (no per-address block): only the old port may have a drop flow.
+    drops = rate_limiter_flows(run.flows_at_reconnect, Kind.BLOCK)
+    assert [flow.match.get("tp_src") for flow in drops] in ([], [str(run.spammer_port)]), drops
+
+    # Still flooding: blocked again, within two polls + 5 s of being monitored.
+    assert run.reconnect_blocked_at is not None, f"the new connection was not blocked: {run.events}"
+    assert run.reconnect_blocked_at - run.reconnect_at <= 2 * POLL_S + 5, run
+    block = run.reconnect_block
+    assert (block["ip"], block["port"], block["manual"]) == (spammer.ip, new_port, False), block
+    assert "packets/min" in block["reason"], block
+    assert ("block", new_port) in [
+        (event["kind"], event["port"]) for event in run.events if event["ip"] == spammer.ip
+    ], run.events
+    # The users logged in once each: no re-login unless asked for.
+    for user_host in lab.users():
+        numbers = run.summary["hosts"][user_host.name]
+        assert numbers["reconnects"] == 0, numbers
+        assert len(numbers["connections"]) == len(user_host.accounts), numbers
 
 
 # --- restarts ---------------------------------------------------------------------------
@@ -436,7 +516,9 @@ def test_controller_restart_keeps_blocks_and_the_switch_converges(lab, spam_run)
     # the reconnect with its REMAINING time), nothing stale.
     assert_converges(lab)
     (drop,) = drop_flows_of(lab, lab.spammer.ip)
-    assert drop.hard_timeout <= math.ceil(block["expires"] - time.time()) + 1, drop
+    # Its hard timeout is what remained when it was installed, ``age`` seconds ago.
+    age = float(re.search(r"duration=([0-9.]+)s", drop.raw).group(1))
+    assert drop.hard_timeout <= math.ceil(block["expires"] - time.time() + age) + 1, drop
     assert drop.hard_timeout < 120 - 2, drop
     assert drop.priority == 300 and drop.actions == "drop", drop
 

@@ -3,7 +3,7 @@
     up [--clients N] [--spammers M] [--users K] [--of-port P] [--api-port P]
                          build OVS, prosody, N user hosts, M spammer hosts, the controller
     status               what runs, flows per table, monitored and blocked clients
-    load [--duration S] [--rate R] [--spam-rate R] [--json FILE]
+    load [--duration S] [--rate R] [--spam-rate R] [--spam-reconnect-after S] [--json FILE]
                          XMPP load: users at R msgs/min each, spammers at R msgs/min each
     restart-controller   stop the controller (by PID) and start it on the same state
     restart-switch       restart ovs-vswitchd (flows lost, as after a switch reboot)
@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--spam-rate", type=float, default=1200.0, help="msgs/min per spammer")
     load.add_argument("--users", type=int, default=None, help="accounts used per user host")
     load.add_argument("--connect-timeout", type=float, default=20.0, help="login timeout (20 s)")
+    load.add_argument(
+        "--spam-reconnect-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="spammers log in again on a new connection every S seconds (default: never)",
+    )
     load.add_argument("--json", type=Path, default=None, help="write the summary here (- = stdout)")
 
     command("restart-controller", "stop the controller and start it on the same base dir")
@@ -286,6 +293,7 @@ def cmd_load(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> int:
         spam_rate=args.spam_rate,
         users=args.users,
         connect_timeout=args.connect_timeout,
+        spam_reconnect_after=args.spam_reconnect_after,
     )
     summary = run_load(description, options, say)
     if args.json is not None:

@@ -14,6 +14,9 @@ prosody and send no presence, so what the switch counts is the messages.
 Protocol between the coordinator (the ``load`` command) and its workers, one
 JSON object per line:
 
+* worker → ``{"kind": "connection", "ip": ..., "port": ..., ...}`` each time one
+  of its clients logs in, with the connection's local address (so a test can
+  tell a spammer's reconnect from its first connection by the source port);
 * worker → ``{"kind": "ready", ...}`` once its users are logged in (or failed);
 * coordinator → ``go`` on the worker's stdin when every worker is ready, so
   nobody sends to a user who is not logged in yet;
@@ -158,6 +161,7 @@ class WorkerSpec:
     connect_timeout: float = 20.0
     go_timeout: float = 60.0
     drain: float = 3.0
+    reconnect_after: float | None = None  # seconds per session; None = one session
 
     @property
     def hard_deadline(self) -> float:
@@ -205,16 +209,24 @@ class Worker:
         self.counters = Counters()
         self.clients: list[Any] = []
         self.stopping = False
+        self.leaving: set[int] = set()  # id() of clients we close on purpose (reconnects)
         # One context for every client: each ClientXMPP would otherwise load the CA bundle.
         self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
     # --- clients -----------------------------------------------------------
 
-    def _make_client(self, user: str, password: str):
+    def _make_client(self, user: str, password: str, session: int = 1):
+        """A client for one session; later sessions get their own resource.
+
+        A fresh resource per session keeps the server from treating the new
+        login as a conflict with the old session, which may still be hanging
+        there (its packets dropped by a block) when the spammer comes back.
+        """
         from slixmpp import ClientXMPP
 
+        resource = RESOURCE if session == 1 else f"{RESOURCE}-{session}"
         client = ClientXMPP(
-            f"{user}@{self.spec.domain}/{RESOURCE}",
+            f"{user}@{self.spec.domain}/{resource}",
             password,
             sasl_mech="PLAIN",
             ssl_context=self.ssl_context,
@@ -226,8 +238,11 @@ class Worker:
         client.add_event_handler("message", self._on_message)
         return client
 
-    async def _log_in(self, client) -> bool:
-        """Connect and wait for the session (bounded); True when logged in."""
+    async def _log_in(self, client, timeout: float | None = None) -> bool:
+        """Connect and wait for the session (bounded); True when logged in.
+
+        Reports the connection's local address (a ``connection`` record).
+        """
         session = asyncio.get_running_loop().create_future()
 
         def settle(result: bool) -> Callable[[Any], None]:
@@ -241,21 +256,80 @@ class Worker:
         client.add_event_handler("failed_all_auth", settle(False))
         client.connect(self.spec.server, self.spec.port)
         try:
-            ok = await asyncio.wait_for(session, self.spec.connect_timeout)
+            ok = await asyncio.wait_for(session, timeout or self.spec.connect_timeout)
         except TimeoutError:
             ok = False
         if not ok:
             client.cancel_connection_attempt()
             client.abort()
             return False
-        client.add_event_handler("disconnected", self._on_disconnected)
+        client.add_event_handler("disconnected", lambda _event: self._on_disconnected(client))
+        ip, port = client.transport.get_extra_info("sockname")[:2]
+        self.emit(
+            {
+                "kind": "connection",
+                "host": self.spec.host,
+                "account": client.boundjid.user,
+                "ip": ip,
+                "port": port,
+                "t": time.monotonic(),
+            }
+        )
         return True
 
-    def _on_disconnected(self, _event: Any) -> None:
-        """A session that ends before we stop is a connection failure."""
-        if not self.stopping:
+    def _on_disconnected(self, client: Any) -> None:
+        """A session that ends before we stop (and not by our reconnect) is a failure."""
+        if not self.stopping and id(client) not in self.leaving:
             self.counters.failures += 1
             self.counters.connected -= 1
+
+    async def _close(self, client: Any) -> None:
+        """End a session on purpose, bounded: a polite stream end, then the socket.
+
+        A blocked connection never sees the server's answer, so the wait is short
+        and the transport is aborted after it.
+        """
+        self.leaving.add(id(client))
+        self.counters.connected -= 1
+        with contextlib.suppress(TimeoutError, OSError):
+            await asyncio.wait_for(client.disconnect(wait=1.0, ignore_send_queue=True), 2.0)
+        client.abort()
+
+    async def _log_in_again(self, user: str, password: str, session: int, stop_at: float):
+        """A new client logged in on a new connection before ``stop_at``; None if none."""
+        loop = asyncio.get_running_loop()
+        while (remaining := stop_at - loop.time()) > 0:
+            client = self._make_client(user, password, session)
+            if await self._log_in(client, min(self.spec.connect_timeout, remaining)):
+                self.counters.connected += 1
+                return client
+            self.counters.failures += 1
+            await asyncio.sleep(min(1.0, max(0.0, stop_at - loop.time())))
+        return None
+
+    async def _send_in_sessions(self, client, password: str, stop_at: float):
+        """Send until ``stop_at``; with ``reconnect_after``, in sessions of that length.
+
+        Each session after the first is a new login on a new TCP connection (a
+        new source port), as a spammer does when its connection stops getting
+        through.  Returns the client of the last session (None if the last
+        login failed), for the final disconnect.
+        """
+        loop = asyncio.get_running_loop()
+        user = client.boundjid.user
+        session = 1
+        while True:
+            session_end = stop_at
+            if self.spec.reconnect_after is not None:
+                session_end = min(stop_at, loop.time() + self.spec.reconnect_after)
+            await self._send_paced(client, str(client.boundjid), session_end)
+            if session_end >= stop_at:
+                return client
+            await self._close(client)
+            session += 1
+            client = await self._log_in_again(user, password, session, stop_at)
+            if client is None:
+                return None
 
     def _on_message(self, message: Any) -> None:
         if message["type"] == "error":
@@ -337,15 +411,20 @@ class Worker:
         self.counters.failures += failed  # reported in the first window
         ticker = asyncio.ensure_future(self._ticker())
         stop_at = asyncio.get_running_loop().time() + spec.duration
-        await asyncio.gather(
-            *(self._send_paced(client, str(client.boundjid), stop_at) for client in logged_in)
+        passwords = dict(spec.accounts)
+        last_clients = await asyncio.gather(
+            *(
+                self._send_in_sessions(client, passwords[client.boundjid.user], stop_at)
+                for client in logged_in
+            )
         )
         await asyncio.sleep(spec.drain)  # let the last messages arrive
         ticker.cancel()
         self.stopping = True
         self.tick(final=True)
-        for client in logged_in:
-            client.disconnect(wait=1.0)
+        for client in last_clients:
+            if client is not None:
+                client.disconnect(wait=1.0)
         await asyncio.sleep(0.5)
 
 
@@ -396,6 +475,8 @@ class LoadOptions:
     users: int | None = None  # per user host; None = every account
     connect_timeout: float = 20.0
     drain: float = 3.0
+    #: Spammers log in again (new connection) after this many seconds of spamming.
+    spam_reconnect_after: float | None = None
 
     def check(self) -> None:
         if not 1 <= self.duration <= 24 * 3600:
@@ -404,6 +485,11 @@ class LoadOptions:
             raise ValueError("--rate and --spam-rate must be > 0 and <= 600000 per minute")
         if self.users is not None and self.users < 1:
             raise ValueError(f"--users must be >= 1, got {self.users}")
+        reconnect = self.spam_reconnect_after
+        if reconnect is not None and not 1 <= reconnect < self.duration:
+            raise ValueError(
+                f"--spam-reconnect-after must be at least 1 s and below --duration, got {reconnect}"
+            )
 
 
 @dataclass
@@ -445,6 +531,7 @@ def worker_specs(description, options: LoadOptions) -> list[WorkerSpec]:
                 duration=options.duration,
                 connect_timeout=options.connect_timeout,
                 drain=options.drain,
+                reconnect_after=options.spam_reconnect_after if role == "spam" else None,
             )
         )
     return specs
@@ -533,6 +620,11 @@ class LoadRun:
             f"load: {connected}/{accounts} users logged in in {time.monotonic() - started:.1f} s;"
             f" sending for {self.options.duration:g} s (users {self.options.rate:g}/min,"
             f" spammers {self.options.spam_rate:g}/min)"
+            + (
+                f"; spammers log in again every {reconnect:g} s"
+                if (reconnect := self.options.spam_reconnect_after)
+                else ""
+            )
         )
 
     def _go(self) -> None:
@@ -578,7 +670,14 @@ class LoadRun:
         except ValueError:
             return
         kind = record.get("kind")
-        if kind == "ready":
+        if kind == "connection":
+            self.totals.add_connection(worker.host, record)
+            if self.go_at is not None:
+                self.say(
+                    f"load: {worker.host} {record['account']} logged in again"
+                    f" from {record['ip']}:{record['port']}"
+                )
+        elif kind == "ready":
             worker.ready = record
             self.totals.hosts[worker.host]["connected_at_start"] = record["connected"]
         elif kind == "tick" and self.go_at is not None:
@@ -629,10 +728,32 @@ class _Totals:
                 "sent": 0,
                 "delivered_from": 0,
                 "failures": 0,
+                "connections": [],  # {"account", "ip", "port", "t"} per login
             }
             for spec in specs
         }
         self.ttd: dict[str, list[float]] = {role: [] for role in ROLES}
+
+    def add_connection(self, host: str, record: dict[str, Any]) -> None:
+        self.hosts[host]["connections"].append(
+            {key: record[key] for key in ("account", "ip", "port", "t")}
+        )
+
+    def hosts_summary(self, go_at: float | None) -> dict[str, dict[str, Any]]:
+        """Per host; each login's time as seconds after the go (negative: before it)."""
+
+        def at_s(t: float) -> float | None:
+            return None if go_at is None else round(t - go_at, 3)
+
+        hosts = {}
+        for name, numbers in self.hosts.items():
+            connections = [
+                {"account": c["account"], "ip": c["ip"], "port": c["port"], "at_s": at_s(c["t"])}
+                for c in numbers["connections"]
+            ]
+            reconnects = sum(go_at is not None and c["t"] >= go_at for c in numbers["connections"])
+            hosts[name] = numbers | {"connections": connections, "reconnects": reconnects}
+        return hosts
 
     def add_tick(self, host: str, tick: dict[str, Any]) -> None:
         self.hosts[host]["sent"] += sum(tick["sent"].values())
@@ -657,6 +778,7 @@ class _Totals:
             "ran_s": None if go_at is None else round(time.monotonic() - go_at, 3),
             "rate_per_minute": options.rate,
             "spam_rate_per_minute": options.spam_rate,
+            "spam_reconnect_after_s": options.spam_reconnect_after,
             "accounts": sum(host["accounts"] for host in self.hosts.values()),
             "connected_at_start": sum(h["connected_at_start"] for h in self.hosts.values()),
             "sent": sent,
@@ -664,7 +786,7 @@ class _Totals:
             "bounced": sum(window["bounced"] for window in window_summaries),
             "failures": sum(host["failures"] for host in self.hosts.values()),
             "ttd_ms": {role: ttd_summary(self.ttd[role]) for role in ROLES},
-            "hosts": self.hosts,
+            "hosts": self.hosts_summary(go_at),
             "windows": window_summaries,
         }
 
@@ -686,6 +808,7 @@ def format_totals(summary: dict[str, Any]) -> str:
         lines.append(
             f"  {host:6s} {numbers['role']:4s} sent {numbers['sent']:8d}"
             f"  delivered {numbers['delivered_from']:8d}  failures {numbers['failures']}"
+            + (f"  reconnects {numbers['reconnects']}" if numbers["reconnects"] else "")
         )
     return "\n".join(lines)
 
