@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 JSON_CONTENT_TYPE = "application/json"
+MAX_BODY_BYTES = 1 << 20
+"""Largest body any endpoint reads: the biggest real request (a few hundred flows) is far below."""
+
+EMPTY_BODY = "The request body is empty"
 
 
 class RequestError(Exception):
@@ -23,21 +27,59 @@ class RequestError(Exception):
         self.message = message
 
 
+class _HttpRequest(Protocol):
+    """The two attributes of a Flask/werkzeug request that :func:`read_body` uses."""
+
+    content_length: int | None
+
+    def get_data(self) -> bytes: ...
+
+
+def read_body(request: _HttpRequest) -> bytes:
+    """The raw body, refusing (413) one that announces more than MAX_BODY_BYTES before reading it.
+
+    werkzeug reads at most Content-Length bytes, so checking it first keeps a huge
+    upload out of memory; :func:`parse_json` checks the length again for bodies
+    that came without one.
+    """
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise RequestError(413, _too_large(request.content_length))
+    return request.get_data()
+
+
+def parse_json(data: bytes, mimetype: str | None, empty_message: str = EMPTY_BODY) -> Any:
+    """Decode a JSON body of any shape: 400 empty, 415 not JSON, 413 too large, 400 unreadable.
+
+    ``empty_message`` lets flow_manager keep upstream's exact wording.  Every way
+    ``json.loads`` can fail on client bytes is a 400 here -- including
+    RecursionError for a body such as ``[[[[...`` nested thousands deep.
+    """
+    if not data:
+        raise RequestError(400, empty_message)
+    if mimetype != JSON_CONTENT_TYPE:
+        raise RequestError(415, f"The request body must be {JSON_CONTENT_TYPE}, not {mimetype!r}")
+    if len(data) > MAX_BODY_BYTES:
+        raise RequestError(413, _too_large(len(data)))
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RequestError(400, f"The request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise RequestError(400, "The request body has JSON nested too deeply") from None
+
+
+def _too_large(size: int) -> str:
+    return f"The request body is {size} bytes; at most {MAX_BODY_BYTES} are accepted"
+
+
 def json_object(data: bytes, mimetype: str | None, allowed: Iterable[str]) -> dict[str, Any]:
     """Parse a JSON object body whose keys are a non-empty subset of ``allowed``.
 
     400 for an empty body, invalid JSON, a non-object, no keys or an unknown key;
-    415 for a content type other than JSON.
+    415 for a content type other than JSON; 413 for more than MAX_BODY_BYTES.
     """
     allowed = sorted(allowed)
-    if not data:
-        raise RequestError(400, f"The request body is empty; expected a JSON object with {allowed}")
-    if mimetype != JSON_CONTENT_TYPE:
-        raise RequestError(415, f"The request body must be {JSON_CONTENT_TYPE}, not {mimetype!r}")
-    try:
-        body = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RequestError(400, f"The request body is not valid JSON: {error}") from None
+    body = parse_json(data, mimetype, f"{EMPTY_BODY}; expected a JSON object with {allowed}")
     if not isinstance(body, Mapping):
         raise RequestError(
             400, f"The request body must be a JSON object, not {type(body).__name__}"

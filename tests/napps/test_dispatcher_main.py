@@ -37,6 +37,7 @@ from xmpp_ofc.messages import (
     PortStatusReason,
 )
 from xmpp_ofc.openflow.match import match_from_dict
+from xmpp_ofc.rest_body import MAX_BODY_BYTES
 from xmpp_ofc.testing import frames
 from xmpp_ofc.testing.fake_switch import flow_stats, make_port
 
@@ -359,6 +360,8 @@ def test_subscriptions_change_over_rest(napp, api):
         ({"data": "{", "content_type": "application/json"}, 400, "JSON"),
         ({"data": "enabled=0", "content_type": "text/plain"}, 415, "application/json"),
         ({}, 400, "empty"),
+        ({"data": "[" * 5000, "content_type": "application/json"}, 400, "nested too deeply"),
+        ({"data": " " * (MAX_BODY_BYTES + 1), "content_type": "application/json"}, 413, "bytes"),
     ],
 )
 def test_bad_patch_bodies_are_refused_and_change_nothing(napp, api, kwargs, status, says):

@@ -13,6 +13,7 @@ from pyof.v0x04.controller2switch.flow_mod import FlowModCommand
 from tests import kytos_helpers
 from tests.kytos_helpers import drain, mocked_controller, switch_mock, synchronous_main
 from xmpp_ofc.openflow.flow_json import flow_mod_to_dict
+from xmpp_ofc.rest_body import MAX_BODY_BYTES
 
 DPID = "00:00:00:00:00:00:00:01"
 DPID2 = "00:00:00:00:00:00:00:02"
@@ -124,6 +125,8 @@ def test_delete_on_a_disabled_switch_is_allowed(napp, api):
         ({}, 400, "The request body is empty"),
         ({"data": "{}", "content_type": "text/plain"}, 415, "application/json"),
         ({"data": "{nope", "content_type": "application/json"}, 400, "not valid JSON"),
+        ({"data": "[" * 5000, "content_type": "application/json"}, 400, "nested too deeply"),
+        ({"data": " " * (MAX_BODY_BYTES + 1), "content_type": "application/json"}, 413, "bytes"),
         ({"json": {}}, 400, "'flows' must be a non-empty JSON array"),
         ({"json": {"flows": []}}, 400, "non-empty"),
         ({"json": {"flows": "all"}}, 400, "non-empty"),
@@ -151,6 +154,26 @@ def test_bad_requests_send_nothing(napp, api, kwargs, status, message):
     assert sent_flow_mods(napp) == []
     assert app_events(napp) == []
     assert napp._store.dpids() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "message"),
+    [
+        ({}, 400, "The request body is empty"),
+        ({"data": "{}", "content_type": "text/plain"}, 415, "application/json"),
+        ({"data": "[" * 5000, "content_type": "application/json"}, 400, "nested too deeply"),
+        ({"data": " " * (MAX_BODY_BYTES + 1), "content_type": "application/json"}, 413, "bytes"),
+    ],
+)
+@pytest.mark.parametrize("method_path", [("delete", "flows"), ("post", "delete")])
+def test_bad_delete_bodies_send_nothing(napp, api, kwargs, status, message, method_path):
+    method, path = method_path
+    for url in (f"{URL}/{path}/{DPID}", f"{URL}/{path}"):
+        response = getattr(api, method)(url, **kwargs)
+        assert response.status_code == status
+        assert message in response.json["response"]
+    assert sent_flow_mods(napp) == []
+    assert app_events(napp) == []
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,11 @@
-"""Request validation: body parsing with upstream status codes, flows, event content."""
+"""Request validation: shared body parser with upstream status codes, flows, event content."""
 
 from __future__ import annotations
 
 import pytest
 
-from napps.kytos.flow_manager.flow_requests import (
-    RequestError,
-    body_from_http,
-    flows_from_event,
-    prepare_flows,
-)
+from napps.kytos.flow_manager.flow_requests import flows_from_event, prepare_flows
+from xmpp_ofc.rest_body import MAX_BODY_BYTES, RequestError, parse_json
 
 
 @pytest.mark.parametrize(
@@ -21,17 +17,19 @@ from napps.kytos.flow_manager.flow_requests import (
         (b'{"flows": []}', None, 415, "must be application/json"),
         (b"{flows", "application/json", 400, "The request body is not valid JSON"),
         (b"\xff\xfe", "application/json", 400, "not valid JSON"),
+        (b"[" * 5000, "application/json", 400, "JSON nested too deeply"),
+        (b"[" * (MAX_BODY_BYTES + 1), "application/json", 413, "at most 1048576"),
     ],
 )
 def test_http_body_errors(data, mimetype, status, message):
     with pytest.raises(RequestError) as error:
-        body_from_http(data, mimetype)
+        parse_json(data, mimetype)
     assert error.value.status == status
     assert message in error.value.message
 
 
 def test_http_body_ok():
-    assert body_from_http(b'{"flows": [{}]}', "application/json") == {"flows": [{}]}
+    assert parse_json(b'{"flows": [{}]}', "application/json") == {"flows": [{}]}
 
 
 @pytest.mark.parametrize(

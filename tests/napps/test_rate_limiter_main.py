@@ -24,6 +24,7 @@ from tests.kytos_helpers import drain, mocked_controller, switch_mock
 from xmpp_ofc.kytos_commands import FLOWS_DELETE_EVENT, FLOWS_INSTALL_EVENT
 from xmpp_ofc.messages import Control, FlowRemovedReason, FlowStatsReply, MessageType
 from xmpp_ofc.messages import module_event_name as routed_name
+from xmpp_ofc.rest_body import MAX_BODY_BYTES
 
 # The rate limiter's message builders live with its unit tests (site-packages has
 # a "tests.unit" package of its own, so they are imported by directory).
@@ -381,6 +382,8 @@ def test_refused_block_changes_nothing(api, napp, body, status):
         (b"[1, 2]", "application/json", 400),
         (b"", "application/json", 400),
         (b"{}", "application/json", 400),
+        (b"[" * 5000, "application/json", 400),  # RecursionError inside json.loads
+        (b" " * (MAX_BODY_BYTES + 1), "application/json", 413),
         (json.dumps({"dpid": DPID, "ip": "10.0.0.1"}).encode(), "text/plain", 415),
     ],
 )

@@ -7,7 +7,6 @@ which half of its flows reached the switch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,17 +14,7 @@ from typing import Any
 from pyof.v0x04.controller2switch.flow_mod import FlowMod
 
 from xmpp_ofc.openflow.flow_json import FlowValidationError, canonical_flow, flow_mod_from_dict
-
-JSON_CONTENT_TYPE = "application/json"
-
-
-class RequestError(Exception):
-    """A request refused with an HTTP status and a message for the client."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+from xmpp_ofc.rest_body import RequestError
 
 
 @dataclass(frozen=True)
@@ -42,18 +31,6 @@ class PreparedFlow:
 
     def flow_mod(self, xid: int | None = None) -> FlowMod:
         return flow_mod_from_dict(self.original, self.command, xid=xid)
-
-
-def body_from_http(data: bytes, mimetype: str | None) -> Any:
-    """Parse a request body with upstream's status codes (400 / 415 / 400)."""
-    if not data:
-        raise RequestError(400, "The request body is empty")
-    if mimetype != JSON_CONTENT_TYPE:
-        raise RequestError(415, f"The request body must be {JSON_CONTENT_TYPE}, not {mimetype!r}")
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RequestError(400, f"The request body is not valid JSON: {error}") from None
 
 
 def prepare_flows(body: Any, command: str) -> list[PreparedFlow]:

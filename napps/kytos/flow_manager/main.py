@@ -22,8 +22,6 @@ from kytos.core.helpers import listen_to
 from napps.kytos.flow_manager import settings
 from napps.kytos.flow_manager.flow_requests import (
     PreparedFlow,
-    RequestError,
-    body_from_http,
     flows_from_event,
     prepare_flows,
 )
@@ -34,6 +32,7 @@ from xmpp_ofc.openflow.errors import error_names
 from xmpp_ofc.openflow.flow_json import flow_mod_from_dict
 from xmpp_ofc.openflow.match import match_to_dict
 from xmpp_ofc.openflow.validation import as_int
+from xmpp_ofc.rest_body import RequestError, parse_json, read_body
 
 NAPP_EVENT_BY_COMMAND = {
     "add": "kytos/flow_manager.flow.added",
@@ -100,7 +99,7 @@ class Main(KytosNApp):
 
     def _rest_flow_mods(self, command: str, dpid: str | None):
         try:
-            body = body_from_http(request.get_data(), request.mimetype)
+            body = parse_json(read_body(request), request.mimetype)
             flows = prepare_flows(body, command)
             switches = self._target_switches(dpid, command)
         except RequestError as error:

@@ -52,7 +52,7 @@ from xmpp_ofc.messages import (
     SwitchChange,
     module_event_name,
 )
-from xmpp_ofc.rest_body import RequestError, json_object, require_bool
+from xmpp_ofc.rest_body import RequestError, json_object, read_body, require_bool
 
 OF_IN = "kytos/of_core.v0x04.messages.in"
 OFPMP_FLOW = 1
@@ -330,7 +330,7 @@ class Main(KytosNApp):
                 self.router.config.spec(module)
             except UnknownModuleError as error:
                 raise RequestError(404, str(error)) from None
-            body = json_object(request.get_data(), request.mimetype, PATCH_KEYS)
+            body = json_object(read_body(request), request.mimetype, PATCH_KEYS)
             enabled = require_bool(body, "enabled") if "enabled" in body else None
             subscriptions = None
             if "subscriptions" in body:

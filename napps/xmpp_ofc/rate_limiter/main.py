@@ -72,7 +72,7 @@ from xmpp_ofc.kytos_commands import CommandSender
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.messages import Control, MessageType, module_event_name
 from xmpp_ofc.openflow.validation import as_int
-from xmpp_ofc.rest_body import RequestError, json_object
+from xmpp_ofc.rest_body import RequestError, json_object, read_body
 
 MODULE = "rate_limiter"
 NAPP_ID = f"xmpp_ofc/{MODULE}"
@@ -317,7 +317,7 @@ class Main(KytosNApp):
     def block(self):
         """Block a client (``port``) or a whole address (no ``port``) by hand."""
         try:
-            body = json_object(request.get_data(), request.mimetype, BLOCK_KEYS)
+            body = json_object(read_body(request), request.mimetype, BLOCK_KEYS)
             for key in ("dpid", "ip"):
                 if not isinstance(body.get(key), str):
                     raise RequestError(400, f"{key}: required, a string")
@@ -372,7 +372,7 @@ class Main(KytosNApp):
     def patch_settings(self):
         """Change settings at runtime; flows on the switches follow (README.md)."""
         try:
-            body = json_object(request.get_data(), request.mimetype, SETTING_NAMES)
+            body = json_object(read_body(request), request.mimetype, SETTING_NAMES)
             with self._lock:
                 update, commands = self.limiter.update_settings(body, now())
                 self._send(commands)
