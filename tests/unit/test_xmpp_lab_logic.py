@@ -110,9 +110,51 @@ def test_lab_options_refuse_what_cannot_be_built(options, message):
         options.check()
 
 
+def test_only_spammers_get_the_reconnect_period():
+    options = load.LoadOptions(duration=30, spam_reconnect_after=12)
+    options.check()
+    by_host = {spec.host: spec for spec in load.worker_specs(description(), options)}
+    assert by_host["x1"].reconnect_after == 12
+    assert by_host["c1"].reconnect_after is None and by_host["c2"].reconnect_after is None
+    assert load.worker_specs(description(), load.LoadOptions())[-1].reconnect_after is None
+
+
+def test_summary_lists_every_login_with_its_time_after_the_go():
+    specs = load.worker_specs(description(), load.LoadOptions())
+    totals = load._Totals(specs)
+    go_at = 100.0
+    for port, t in ((40001, 99.5), (40002, 125.25)):
+        record = {"kind": "connection", "host": "x1", "account": "x1u1", "t": t}
+        totals.add_connection("x1", record | {"ip": "10.77.0.101", "port": port})
+    totals.add_connection("c1", {"account": "c1u1", "ip": "10.77.0.11", "port": 40003, "t": 99.0})
+    summary = totals.summary({}, load.LoadOptions(spam_reconnect_after=25), go_at, False)
+    spammer = summary["hosts"]["x1"]
+    assert spammer["connections"] == [
+        {"account": "x1u1", "ip": "10.77.0.101", "port": 40001, "at_s": -0.5},
+        {"account": "x1u1", "ip": "10.77.0.101", "port": 40002, "at_s": 25.25},
+    ]
+    assert spammer["reconnects"] == 1
+    assert summary["hosts"]["c1"]["reconnects"] == 0
+    assert summary["spam_reconnect_after_s"] == 25
+    assert "reconnects 1" in load.format_totals(summary)
+    assert "reconnects" not in load.format_totals(summary).splitlines()[-2]  # c2: none
+
+
+def test_load_command_passes_the_reconnect_period():
+    args = cli.build_parser().parse_args(["load", "--spam-reconnect-after", "20"])
+    assert args.spam_reconnect_after == 20.0
+    assert cli.build_parser().parse_args(["load"]).spam_reconnect_after is None
+
+
 @pytest.mark.parametrize(
     "options",
-    [load.LoadOptions(duration=0), load.LoadOptions(rate=0), load.LoadOptions(users=0)],
+    [
+        load.LoadOptions(duration=0),
+        load.LoadOptions(rate=0),
+        load.LoadOptions(users=0),
+        load.LoadOptions(duration=30, spam_reconnect_after=0.5),
+        load.LoadOptions(duration=30, spam_reconnect_after=30),
+    ],
 )
 def test_load_options_refuse_nonsense(options):
     with pytest.raises(ValueError):
