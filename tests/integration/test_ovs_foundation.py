@@ -11,10 +11,10 @@ flow_manager REST API, and loses it on DELETE.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
+from tests.waiting import wait_for
 from xmpp_ofc import cookies
 from xmpp_ofc.lab import FlowEntry
 
@@ -63,16 +63,6 @@ BYSTANDER_FLOW = {
     ]
 }
 DELETE_BY_COOKIE = {"flows": [{"cookie": COOKIE, "cookie_mask": ALL_BITS, "table_id": 255}]}
-
-
-def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.2):
-    """Poll ``condition`` until it returns something truthy; return that (or the last value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
 
 
 def ours(flows: list[FlowEntry]) -> list[FlowEntry]:

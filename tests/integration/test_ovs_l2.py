@@ -14,11 +14,10 @@ is a small ICMP echo client run by this interpreter inside the namespace.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 
 import pytest
 
+from tests.waiting import wait_for
 from xmpp_ofc import cookies
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.lab import FlowEntry, Host
@@ -74,16 +73,6 @@ def ping(source: Host, target_ip: str, count: int = 3, wait: float = 1.0) -> boo
         check=False,
     )
     return result.returncode == 0
-
-
-def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.3):
-    """Poll ``condition`` until it is truthy or ``timeout`` passed; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
 
 
 def l2_flows(flows: list[FlowEntry]) -> list[FlowEntry]:

@@ -19,12 +19,12 @@ and blocks last 10 s (environment overrides), so each phase takes seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
 from napps.xmpp_ofc.rate_limiter import flows
 from napps.xmpp_ofc.rate_limiter.flows import Client
+from tests.waiting import wait_for
 from xmpp_ofc import cookies
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.lab import FlowEntry
@@ -44,16 +44,6 @@ FAST_RATE = 50
 SLOW_RATE = 0.5
 METER_PPS = 20
 METER_BURST = 20
-
-
-def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.3):
-    """Poll ``condition`` until it is truthy or ``timeout`` passed; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
 
 
 def controller_env(tmp_path, **extra: str) -> dict[str, str]:
