@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,51 @@ def assert_nothing_left(tag: str, recorded: list[state.RecordedProcess]) -> None
 def prosody_process(tag: str) -> state.RecordedProcess:
     (prosody,) = [p for p in state.LabState.load(tag).processes if "prosody" in p.what]
     return prosody
+
+
+def read_until(process: subprocess.Popen[str], needle: str, timeout: float) -> None:
+    """Read ``process``'s output up to a line holding ``needle`` (deadline checked per line)."""
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        if needle in line or time.monotonic() > deadline:
+            break
+
+
+@contextmanager
+def killed_on_exit(process: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``process``, killed on exit if it still runs (a failed test leaves no child)."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+
+
+@contextmanager
+def up_until_the_controller_starts(
+    tag: str, ports: list[str], start_new_session: bool = False
+) -> Iterator[subprocess.Popen[str]]:
+    """``up --tag <tag> --clients 1`` in a subprocess, handed over while it starts the controller.
+
+    On exit the builder is killed if it still runs, and whatever it left with
+    the tag is removed, so the test's own assertions decide pass or fail.
+    """
+    builder = subprocess.Popen(
+        [sys.executable, "-m", "xmpp_ofc.lab", "up", "--tag", tag, "--clients", "1", *ports],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=start_new_session,
+    )
+    try:
+        with killed_on_exit(builder):
+            read_until(builder, "starting the controller", timeout=60)
+            time.sleep(0.5)  # the controller child exists and is recorded
+            yield builder
+    finally:
+        if state.tag_dir(tag).exists() or state.namespaces_of(tag):
+            state.cleanup(tag)
 
 
 @pytest.fixture(scope="module")
@@ -175,19 +222,7 @@ def test_up_after_a_crash_mid_way_and_down_leave_nothing():
     """SIGKILL ``up`` while the controller starts; ``up`` again recovers, ``down`` cleans."""
     tag = state.new_tag()
     ports = ["--of-port", str(free_port()), "--api-port", str(free_port())]
-    builder = subprocess.Popen(
-        [sys.executable, "-m", "xmpp_ofc.lab", "up", "--tag", tag, "--clients", "1", *ports],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        for line in builder.stdout:
-            if "starting the controller" in line or time.monotonic() > deadline:
-                break
-        time.sleep(0.5)  # the controller child exists and is recorded
+    with up_until_the_controller_starts(tag, ports, start_new_session=True) as builder:
         os.kill(builder.pid, signal.SIGKILL)
         builder.wait(10)
         orphans = state.LabState.load(tag).processes
@@ -206,30 +241,13 @@ def test_up_after_a_crash_mid_way_and_down_leave_nothing():
         assert down.returncode == 0, down.stdout + down.stderr
         assert_nothing_left(tag, recorded)
         assert lab_command("down", "--tag", tag).stdout.strip().endswith("nothing to remove")
-    finally:
-        if builder.poll() is None:
-            builder.kill()
-            builder.wait(5)
-        if state.tag_dir(tag).exists() or state.namespaces_of(tag):
-            state.cleanup(tag)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_up_removes_what_it_built(sig):
     tag = state.new_tag()
-    builder = subprocess.Popen(
-        [sys.executable, "-m", "xmpp_ofc.lab", "up", "--tag", tag, "--clients", "1",
-         "--of-port", str(free_port()), "--api-port", str(free_port())],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        for line in builder.stdout:
-            if "starting the controller" in line or time.monotonic() > deadline:
-                break
-        time.sleep(0.5)  # the controller child exists and is recorded
+    ports = ["--of-port", str(free_port()), "--api-port", str(free_port())]
+    with up_until_the_controller_starts(tag, ports) as builder:
         recorded = state.LabState.load(tag).processes
         assert {"prosody", "controller"} <= {p.what.split()[-1] for p in recorded}
         builder.send_signal(sig)
@@ -237,12 +255,6 @@ def test_interrupted_up_removes_what_it_built(sig):
         assert builder.returncode == 130, output
         assert "removing what was built" in output
         assert_nothing_left(tag, recorded)
-    finally:
-        if builder.poll() is None:
-            builder.kill()
-            builder.wait(5)
-        if state.tag_dir(tag).exists() or state.namespaces_of(tag):
-            state.cleanup(tag)
 
 
 def test_ctrl_c_during_load_stops_the_workers(xmpp_lab):
@@ -254,11 +266,8 @@ def test_ctrl_c_during_load_stops_the_workers(xmpp_lab):
         stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        for line in load.stdout:
-            if "sending for" in line or time.monotonic() > deadline:
-                break
+    with killed_on_exit(load):
+        read_until(load, "sending for", timeout=30)
         workers = [p for p in state.LabState.load(description.tag).processes if "load" in p.what]
         assert len(workers) == CLIENTS + SPAMMERS
         load.send_signal(signal.SIGINT)
@@ -267,10 +276,6 @@ def test_ctrl_c_during_load_stops_the_workers(xmpp_lab):
         assert "load summary (interrupted)" in output
         assert not [p for p in workers if p.alive()]
         assert not [p for p in state.LabState.load(description.tag).processes if "load" in p.what]
-    finally:
-        if load.poll() is None:
-            load.kill()
-            load.wait(5)
 
 
 def test_state_lives_under_the_tag_directory(xmpp_lab):
