@@ -338,6 +338,28 @@ def test_manual_block_and_unblock(api, napp, clock):
     assert napp.limiter.status()["unblocks_total"] == {"manual": 1}
 
 
+def test_blocking_again_extends_the_block(api, napp, clock):
+    restore(napp)
+    body = {"dpid": DPID, "ip": "10.0.0.5", "port": 5000, "duration": 30, "reason": "first"}
+    response = api.post(f"{URL}/blocked", json=body)
+    assert response.status_code == 201, response.json
+    assert response.json["replaced"] is False
+    flow_events(napp)
+    clock[0] = 10.0
+    response = api.post(f"{URL}/blocked", json={**body, "duration": 90, "reason": "again"})
+    assert response.status_code == 200, response.json
+    assert response.json["replaced"] is True
+    assert response.json["block"]["reason"] == "again"
+    target = Client("10.0.0.5", 5000)
+    assert flow_events(napp) == [(FLOWS_INSTALL_EVENT, flows.block_flows(target, [5222], 90))]
+    (listed,) = api.get(f"{URL}/blocked").json["blocked"]
+    assert (listed["reason"], listed["since"]) == ("again", WALL0)
+    assert listed["expires"] == pytest.approx(WALL0 + 100.0)
+    assert api.get(f"{URL}/status").json["blocks_total"] == {"manual": 1}
+    events = api.get(f"{URL}/events").json["events"]
+    assert [e["kind"] for e in events] == ["block", "extend"]
+
+
 def test_whole_address_block_and_unblock(api, napp):
     restore(napp)
     response = api.post(f"{URL}/blocked", json={"dpid": DPID, "ip": "10.0.0.9"})

@@ -20,7 +20,7 @@ def test_documented_status_codes():
     assert operations == {
         ("/v1/monitored", "GET"): {"200", "404"},
         ("/v1/blocked", "GET"): {"200", "404"},
-        ("/v1/blocked", "POST"): {"201", "400", "404", "409", "413", "415"},
+        ("/v1/blocked", "POST"): {"200", "201", "400", "404", "409", "413", "415"},
         ("/v1/blocked/{dpid}/{ip}", "DELETE"): {"200", "400", "404"},
         ("/v1/blocked/{dpid}/{ip}/{port}", "DELETE"): {"200", "400", "404"},
         ("/v1/settings", "GET"): {"200"},

@@ -315,7 +315,10 @@ def test_manual_block_of_an_address_and_its_errors() -> None:
     with pytest.raises(InvalidRequestError, match="port"):
         limiter.block(DPID, ALICE.ip, 0, duration=10, reason="x", now=at(1))
     assert limiter.blocked() == []
-    record, commands = limiter.block(DPID, ALICE.ip, None, duration=30, reason="abuse", now=at(1))
+    record, commands, replaced = limiter.block(
+        DPID, ALICE.ip, None, duration=30, reason="abuse", now=at(1)
+    )
+    assert not replaced
     assert record.manual and record.port is None and record.expires == at(1).wall + 30
     assert kinds(commands) == [
         ("InstallFlow", Kind.BLOCK),
@@ -323,6 +326,29 @@ def test_manual_block_of_an_address_and_its_errors() -> None:
         ("DeleteFlows", Kind.MONITOR),
     ]
     assert [c["ip"] for c in limiter.monitored()] == [BOB.ip]
+
+
+def test_blocking_again_extends_the_block_without_counting_a_new_one() -> None:
+    limiter = monitored_limiter(ALICE, BOB)
+    first, _, replaced = limiter.block(
+        DPID, ALICE.ip, ALICE.port, duration=30, reason="first", now=at(1)
+    )
+    assert not replaced
+    again, commands, replaced = limiter.block(
+        DPID, ALICE.ip, ALICE.port, duration=100, reason="second", now=at(11)
+    )
+    assert replaced
+    assert again.since == first.since  # the same block, running longer
+    assert again.expires == at(11).wall + 100 and again.reason == "second"
+    # the drop flow is sent again with the new hard_timeout (an add replaces it on the switch)
+    assert [c.flow["hard_timeout"] for c in commands if isinstance(c, InstallFlow)] == [100]
+    assert limiter.status()["blocks_total"] == {"manual": 1}
+    (listed,) = limiter.blocked()
+    assert (listed["reason"], listed["expires"]) == ("second", at(11).wall + 100)
+    assert [(e["kind"], e["reason"]) for e in limiter.history()] == [
+        ("block", "first"),
+        ("extend", "second"),
+    ]
 
 
 def test_timer_ends_blocks_whose_expiry_was_missed() -> None:

@@ -651,10 +651,13 @@ class RateLimiter:
         duration: int | None,
         reason: str,
         now: Instant,
-    ) -> tuple[BlockRecord, list[AnyCommand]]:
+    ) -> tuple[BlockRecord, list[AnyCommand], bool]:
         """Block a client (``port``) or a whole address (``port`` None) by hand.
 
-        Blocking again replaces the block (new expiry). Raises UnknownSwitchError,
+        Returns ``(record, commands, replaced)``.  Blocking a target that is
+        already blocked replaces its expiry and reason (``replaced`` True): it
+        is the same block running longer, so ``since`` stays, no new block is
+        counted and history says ``extend``.  Raises UnknownSwitchError,
         InvalidRequestError, WhitelistedError; changes nothing when it raises.
         """
         switch = self._known_switch(dpid)
@@ -680,19 +683,21 @@ class RateLimiter:
         server_ports = (
             (monitored.server_port,) if monitored is not None else self.settings.xmpp_ports
         )
+        previous = switch.blocks.get(target)
         record = BlockRecord(
             dpid=dpid,
             ip=target.ip,
             port=target.port,
             server_ports=tuple(server_ports),
-            since=now.wall,
+            since=now.wall if previous is None else previous.since,
             expires=now.wall + duration,
             reason=reason or "manual",
             manual=True,
             packets_per_min=_ppm(monitored),
             payload_bytes_per_min=None,
         )
-        return record, self._start_block(dpid, switch, target, record, now=now)
+        commands = self._start_block(dpid, switch, target, record, now=now)
+        return record, commands, previous is not None
 
     @_locked
     def unblock(self, dpid: str, ip: str, port: int | None, now: Instant) -> list[AnyCommand]:
@@ -1198,16 +1203,19 @@ class RateLimiter:
         monitored: Monitored | None = None,
         count_as: str | None = None,
     ) -> list[AnyCommand]:
+        # Blocking a target that is already blocked extends that block: one block, one count.
+        extends = target in switch.blocks
         switch.blocks[target] = record
         if target.port is not None:
             switch.port_blocks.setdefault(target.ip, set()).add(target)
-        self.blocks_total[count_as or ("manual" if record.manual else "auto")] += 1
+        if not extends:
+            self.blocks_total[count_as or ("manual" if record.manual else "auto")] += 1
         if self.store is not None:
             self.store.save_block(record)
         self._record(
             HistoryEvent(
                 at=now.wall,
-                kind=EventKind.BLOCK,
+                kind=EventKind.EXTEND if extends else EventKind.BLOCK,
                 dpid=dpid,
                 ip=target.ip,
                 port=target.port,
@@ -1219,7 +1227,14 @@ class RateLimiter:
                 byte_count=_last_bytes(monitored),
             )
         )
-        log.info("dpid %s: blocked %s until %.0f: %s", dpid, target, record.expires, record.reason)
+        log.info(
+            "dpid %s: %s %s until %.0f: %s",
+            dpid,
+            "block extended for" if extends else "blocked",
+            target,
+            record.expires,
+            record.reason,
+        )
         commands: list[AnyCommand] = []
         if switch.up:
             commands += self._install_block(dpid, switch, target, record, now)

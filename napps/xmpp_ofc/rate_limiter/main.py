@@ -315,7 +315,10 @@ class Main(KytosNApp):
 
     @rest("v1/blocked", methods=["POST"])
     def block(self):
-        """Block a client (``port``) or a whole address (no ``port``) by hand."""
+        """Block a client (``port``) or a whole address (no ``port``) by hand.
+
+        Blocking what is already blocked extends that block (200, ``"replaced": true``).
+        """
         try:
             body = json_object(read_body(request), request.mimetype, BLOCK_KEYS)
             for key in ("dpid", "ip"):
@@ -323,7 +326,7 @@ class Main(KytosNApp):
                     raise RequestError(400, f"{key}: required, a string")
             reason = body.get("reason", "manual")
             with self._lock:
-                record, commands = self.limiter.block(
+                record, commands, replaced = self.limiter.block(
                     body["dpid"],
                     body["ip"],
                     body.get("port"),
@@ -336,7 +339,8 @@ class Main(KytosNApp):
             return _error(error.status, error.message)
         except LimiterError as error:
             return _limiter_error(error)
-        return jsonify({"block": record.to_json()}), 201
+        # 201 for a new block; 200 when an active block was extended (same block, new expiry).
+        return jsonify({"block": record.to_json(), "replaced": replaced}), 200 if replaced else 201
 
     @rest("v1/blocked/<dpid>/<ip>", methods=["DELETE"])
     def unblock_address(self, dpid: str, ip: str):

@@ -17,6 +17,8 @@ class EventKind(StrEnum):
     """What happened to a client."""
 
     BLOCK = "block"
+    #: Blocked again while blocked: new expiry and reason, not a new block (not counted).
+    EXTEND = "extend"
     UNBLOCK = "unblock"
     #: Over the threshold but not blocked (monitor-only mode, whitelisted, metered).
     FLAG = "flag"
