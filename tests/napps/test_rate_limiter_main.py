@@ -369,6 +369,7 @@ def test_whole_address_block_and_unblock(api, napp):
     assert napp.limiter.blocked() == []
 
 
+UNKNOWN_DPID = "00:00:00:00:00:00:00:99"
 BAD_POSTS = [
     ({"dpid": DPID, "ip": "10.0.0.300"}, 400),
     ({"dpid": DPID, "ip": "10.0.0.1", "port": 0}, 400),
@@ -381,9 +382,25 @@ BAD_POSTS = [
     ({"dpid": DPID, "ip": "10.0.0.1", "colour": "red"}, 400),
     ({"dpid": DPID}, 400),
     ({"ip": "10.0.0.1"}, 400),
-    ({"dpid": "00:00:00:00:00:00:00:99", "ip": "10.0.0.1"}, 404),
+    ({"dpid": UNKNOWN_DPID, "ip": "10.0.0.1"}, 404),
     ({"dpid": DPID, "ip": "192.168.1.5"}, 409),
 ]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"dpid": UNKNOWN_DPID, "ip": "10.0.0.500"}, "ip: '10.0.0.500' is not an IPv4 or IPv6"),
+        ({"dpid": UNKNOWN_DPID, "ip": "10.0.0.5", "port": 0}, "port: must be an integer"),
+        ({"dpid": UNKNOWN_DPID, "ip": "10.0.0.5", "duration": 0}, "duration: must be"),
+        ({"dpid": UNKNOWN_DPID, "ip": "10.0.0.5", "reason": 1}, "reason: must be"),
+    ],
+)
+def test_a_bad_field_is_a_400_naming_it_even_on_an_unknown_switch(api, napp, body, says):
+    restore(napp)
+    response = api.post(f"{URL}/blocked", json=body)
+    assert response.status_code == 400
+    assert response.json["response"].startswith(says)
 
 
 @pytest.mark.parametrize(("body", "status"), BAD_POSTS)
@@ -427,6 +444,7 @@ def test_malformed_bodies_change_nothing(api, napp, data, content_type, status, 
         (f"blocked/{DPID}/10.0.0.1", 404),
         ("blocked/00:00:00:00:00:00:00:99/10.0.0.1/5000", 404),
         (f"blocked/{DPID}/not-an-ip/5000", 400),
+        (f"blocked/{UNKNOWN_DPID}/not-an-ip/5000", 400),  # the request first, then the switch
         (f"blocked/{DPID}/10.0.0.1/port", 400),
         (f"blocked/{DPID}/10.0.0.1/0", 400),
         (f"blocked/{DPID}/10.0.0.1/65536", 400),

@@ -116,7 +116,7 @@ def test_client_read_back_from_the_switch_match() -> None:
 
 
 def test_client_of_rejects_bad_input() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^ip: '10.0.0.300' is not an IPv4 or IPv6 address$"):
         Client.of("10.0.0.300", 1)
     with pytest.raises(ValueError, match="port"):
         Client.of("10.0.0.1", 0)

@@ -59,8 +59,11 @@ class Client:
 
     @classmethod
     def of(cls, ip: str, port: int | None) -> Client:
-        """Canonicalise ``ip``; raises ValueError for a bad address or port."""
-        address = ipaddress.ip_address(ip)
+        """Canonicalise ``ip``; raises ValueError naming the bad field (``ip:`` / ``port:``)."""
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            raise ValueError(f"ip: {ip!r} is not an IPv4 or IPv6 address") from None
         if port is not None and (
             isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 0xFFFF
         ):

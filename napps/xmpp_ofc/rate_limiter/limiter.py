@@ -660,7 +660,7 @@ class RateLimiter:
         counted and history says ``extend``.  Raises UnknownSwitchError,
         InvalidRequestError, WhitelistedError; changes nothing when it raises.
         """
-        switch = self._known_switch(dpid)
+        # The request's own fields first: a bad one is a 400 even on an unknown switch.
         try:
             target = Client.of(ip, port)
         except ValueError as error:
@@ -677,6 +677,7 @@ class RateLimiter:
             )
         if not isinstance(reason, str) or len(reason) > 200:
             raise InvalidRequestError("reason: must be a string of at most 200 characters")
+        switch = self._known_switch(dpid)
         if self.settings.is_whitelisted(target.ip):
             raise WhitelistedError(f"{target.ip} is whitelisted and is never blocked")
         monitored = switch.clients.get(target)
@@ -701,12 +702,12 @@ class RateLimiter:
 
     @_locked
     def unblock(self, dpid: str, ip: str, port: int | None, now: Instant) -> list[AnyCommand]:
-        """Lift a block by hand. Raises UnknownSwitchError, InvalidRequestError, NotBlockedError."""
-        switch = self._known_switch(dpid)
+        """Lift a block by hand. Raises InvalidRequestError, UnknownSwitchError, NotBlockedError."""
         try:
             target = Client.of(ip, port)
         except ValueError as error:
             raise InvalidRequestError(str(error)) from None
+        switch = self._known_switch(dpid)
         block = switch.blocks.get(target)
         if block is None:
             raise NotBlockedError(f"{target} is not blocked on switch {dpid}")

@@ -34,7 +34,6 @@ flood (see ``settings_model``).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 import time
@@ -356,10 +355,6 @@ class Main(KytosNApp):
         return self._unblock(dpid, ip, number)
 
     def _unblock(self, dpid: str, ip: str, port: int | None):
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            return _error(400, f"ip: {ip!r} is not an IPv4 or IPv6 address")
         try:
             with self._lock:
                 self._send(self.limiter.unblock(dpid, ip, port, now()))
