@@ -69,10 +69,19 @@ def bundled_napps(root: Path | None = None) -> list[BundledNApp]:
     return napps
 
 
+def kytos_base_dir() -> Path:
+    """Where Kytos' ``var/lib/kytos`` lives: ``$VIRTUAL_ENV``, else this interpreter's prefix.
+
+    ``.venv/bin/kytosd`` run without activating the venv has no VIRTUAL_ENV, yet
+    its files belong in the venv (``sys.prefix``), not under ``/`` where a second
+    venv's controller would share (and overwrite) them.
+    """
+    return Path(os.environ.get("VIRTUAL_ENV") or sys.prefix)
+
+
 def default_napps_dir() -> Path:
-    """The enabled-NApps directory Kytos uses: ``$VIRTUAL_ENV/var/lib/kytos/napps``."""
-    base = os.environ.get("VIRTUAL_ENV") or sys.prefix
-    return Path(base) / "var" / "lib" / "kytos" / "napps"
+    """The enabled-NApps directory Kytos uses: ``<kytos_base_dir>/var/lib/kytos/napps``."""
+    return kytos_base_dir() / "var" / "lib" / "kytos" / "napps"
 
 
 def _touch_package(path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -209,7 +211,8 @@ def test_get_lists_last_poll_in_upstream_shape(napp, api):
 def test_get_unknown_dpid_is_json_404(api):
     response = api.get(f"{URL}/flows/00:00:00:00:00:00:00:99")
     assert response.status_code == 404
-    assert response.json["description"] == "Switch not found"
+    # upstream raised werkzeug's NotFound: its JSON shape, not {"response": ...}
+    assert response.json == {"code": 404, "name": "Not Found", "description": "Switch not found"}
 
 
 # --- events -------------------------------------------------------------------------------
@@ -386,3 +389,10 @@ def test_flow_events_are_handled_in_order_on_the_calling_thread(tmp_path, monkey
     assert threads == [threading.current_thread()] * 2
     commands = [event.content["message"].command for event in sent_flow_mods(napp)]
     assert commands == [FlowModCommand.OFPFC_DELETE, FlowModCommand.OFPFC_ADD]
+
+
+def test_store_path_is_in_the_venv_even_when_not_activated(main_module, monkeypatch):
+    monkeypatch.setenv("VIRTUAL_ENV", "/opt/venv")
+    assert main_module.store_path() == Path("/opt/venv", main_module.settings.STORE_FILE)
+    monkeypatch.delenv("VIRTUAL_ENV")  # .venv/bin/kytosd run without activating the venv
+    assert main_module.store_path() == Path(sys.prefix, main_module.settings.STORE_FILE)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+import pytest
 
 from xmpp_ofc import napp_layout
 
@@ -72,3 +75,11 @@ def test_install_without_enable_and_uninstall(tmp_path: Path, capsys):
     rows = napp_layout.listing(tmp_path, napp_layout.bundled_napps())
     assert not any(installed or enabled for _, _, installed, enabled in rows)
     assert "removed from" in capsys.readouterr().out
+
+
+def test_kytos_base_dir_is_the_venv_even_when_not_activated(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VIRTUAL_ENV", "/opt/venv")
+    assert napp_layout.kytos_base_dir() == Path("/opt/venv")
+    assert napp_layout.default_napps_dir() == Path("/opt/venv/var/lib/kytos/napps")
+    monkeypatch.delenv("VIRTUAL_ENV")
+    assert napp_layout.kytos_base_dir() == Path(sys.prefix)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def record(ip: str = "10.0.0.7", port: int | None = 40001, expires: float = 100.
 def test_default_path_is_under_the_kytos_var_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIRTUAL_ENV", "/opt/venv")
     assert default_path() == Path("/opt/venv/var/lib/kytos/xmpp_ofc/rate_limiter.sqlite")
+    monkeypatch.delenv("VIRTUAL_ENV")  # a venv's kytosd run without activating it
+    assert default_path() == Path(sys.prefix, "var/lib/kytos/xmpp_ofc/rate_limiter.sqlite")
 
 
 def test_blocks_settings_and_history_round_trip(tmp_path: Path) -> None:

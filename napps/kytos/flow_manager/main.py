@@ -8,7 +8,6 @@ file only wires them to Kytos events, REST routes and the outgoing buffer.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from napps.kytos.flow_manager.flow_requests import (
 from napps.kytos.flow_manager.flow_store import FlowStore, FlowStoreError
 from napps.kytos.flow_manager.sent_flow_mods import RecentFlowMods, SentFlowMod
 from xmpp_ofc.kytos_events import listen_on_loop
+from xmpp_ofc.napp_layout import kytos_base_dir
 from xmpp_ofc.openflow.errors import error_names
 from xmpp_ofc.openflow.flow_json import flow_mod_from_dict
 from xmpp_ofc.openflow.match import match_to_dict
@@ -74,6 +74,7 @@ class Main(KytosNApp):
         """Flows of the last flow-stats poll, per switch (upstream shape)."""
         switches = self.controller.switches
         if dpid is not None and dpid not in switches:
+            # Upstream's shape, kept on purpose: {"code": 404, "name", "description"}.
             raise NotFound("Switch not found")
         selected = [switches[dpid]] if dpid is not None else list(switches.values())
         return jsonify(
@@ -244,10 +245,10 @@ class Main(KytosNApp):
 
 
 def store_path() -> Path | None:
-    """The store file under Kytos' base directory ($VIRTUAL_ENV, as Kytos uses)."""
+    """The store file under Kytos' base directory ($VIRTUAL_ENV, else sys.prefix)."""
     if not settings.STORE_FILE:
         return None
-    return Path(os.environ.get("VIRTUAL_ENV", "/")) / settings.STORE_FILE
+    return kytos_base_dir() / settings.STORE_FILE
 
 
 def open_store(path: Path | None) -> FlowStore:

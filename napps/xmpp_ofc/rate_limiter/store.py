@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from napps.xmpp_ofc.rate_limiter.records import BlockRecord, EventKind, HistoryEvent
+from xmpp_ofc.napp_layout import kytos_base_dir
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,8 @@ CREATE TABLE history (
 
 
 def default_path() -> Path:
-    """``$VIRTUAL_ENV/var/lib/kytos/xmpp_ofc/rate_limiter.sqlite`` (Kytos' var dir).
-
-    Without VIRTUAL_ENV Kytos itself uses ``/var/lib/kytos``; so do we.
-    """
-    base = Path(os.environ.get("VIRTUAL_ENV") or "/")
-    return base / "var" / "lib" / "kytos" / "xmpp_ofc" / "rate_limiter.sqlite"
+    """``<kytos_base_dir>/var/lib/kytos/xmpp_ofc/rate_limiter.sqlite`` (Kytos' var dir)."""
+    return kytos_base_dir() / "var" / "lib" / "kytos" / "xmpp_ofc" / "rate_limiter.sqlite"
 
 
 class SqliteStore:
