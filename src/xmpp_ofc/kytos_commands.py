@@ -158,9 +158,9 @@ class CommandSender:
         self._xids = itertools.count(FIRST_XID)
 
     @property
-    def dropped_packet_outs(self) -> int:
-        """Messages for msg_out (packet-outs, meter mods, requests) not sent because
-        their switch was gone or not connected."""
+    def messages_not_sent(self) -> int:
+        """Messages for msg_out (packet-outs, meter mods, flow-stats and meter-features
+        requests) not sent because their switch was gone or not connected."""
         with self._lock:
             return self._dropped
 

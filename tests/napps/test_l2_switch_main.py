@@ -152,7 +152,7 @@ def test_packet_out_to_a_switch_that_went_away_is_dropped_not_raised(napp):
     napp.controller.switches[DPID].is_connected.return_value = False
     packet_in(napp, MAC_A, BROADCAST, 1)
     assert packet_outs(napp) == []
-    assert napp.sender.dropped_packet_outs == 1
+    assert napp.sender.messages_not_sent == 1
 
 
 def test_a_mac_seen_on_a_new_port_deletes_flows_towards_the_old_one(napp):

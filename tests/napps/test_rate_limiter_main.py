@@ -324,6 +324,14 @@ def test_get_monitored_blocked_status_events(api, napp, clock):
     assert api.get(f"{URL}/monitored?dpid=nope").status_code == 404
 
 
+def test_status_counts_messages_for_switches_that_are_not_connected(api, napp):
+    restore(napp)
+    assert api.get(f"{URL}/status").json["messages_not_sent"] == 0
+    napp.controller.switches[DPID].is_connected.return_value = False
+    napp.sender.request_meter_features(DPID)  # a request, not a packet-out: counted too
+    assert api.get(f"{URL}/status").json["messages_not_sent"] == 1
+
+
 def test_manual_block_and_unblock(api, napp, clock):
     restore(napp)
     body = {"dpid": DPID, "ip": "2001:db8::7", "port": 5000, "duration": 30, "reason": "test"}

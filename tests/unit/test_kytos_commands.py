@@ -103,7 +103,7 @@ def test_packet_out_to_a_missing_or_disconnected_switch_is_counted_not_sent(dpid
     sender = CommandSender(ctl, "xmpp_ofc/l2_switch")
     sender.send([PacketOut(dpid, 1, 2, data=FRAME)])
     assert ctl.buffers.msg_out.events == []
-    assert sender.dropped_packet_outs == 1
+    assert sender.messages_not_sent == 1
 
 
 def test_meter_mods_travel_on_the_app_buffer_between_the_flow_events():
@@ -157,7 +157,7 @@ def test_requests_to_a_disconnected_switch_have_no_xid():
     assert sender.send([RequestFlowStats(DPID, 1, 1)]) == []
     assert sender.request_meter_features(DPID) is None
     assert ctl.buffers.msg_out.events == []
-    assert sender.dropped_packet_outs == 2
+    assert sender.messages_not_sent == 2
 
 
 def test_meter_features_request():

@@ -400,7 +400,7 @@ class Main(KytosNApp):
     def get_status(self):
         """Per switch: connected, effective mode (and why), meter support, counts."""
         status = self.limiter.status()
-        status["messages_not_sent"] = self.sender.dropped_packet_outs
+        status["messages_not_sent"] = self.sender.messages_not_sent
         return jsonify(status)
 
 
