@@ -48,18 +48,21 @@ Kytos' threads.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import threading
-import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from napps.xmpp_ofc.rate_limiter import flows
+from napps.xmpp_ofc.rate_limiter.errors import (
+    InvalidRequestError,
+    LimiterError,
+    NotBlockedError,
+    UnknownSwitchError,
+    WhitelistedError,
+)
 from napps.xmpp_ofc.rate_limiter.flows import Client
 from napps.xmpp_ofc.rate_limiter.rates import CounterSample, Rate, RateTracker
 from napps.xmpp_ofc.rate_limiter.records import (
@@ -76,6 +79,25 @@ from napps.xmpp_ofc.rate_limiter.settings_model import (
     apply_patch,
     header_bytes,
 )
+from napps.xmpp_ofc.rate_limiter.state import (
+    EXPIRY_GRACE_S,
+    MAX_CLIENTS_PER_SWITCH,
+    REINSTALL_GAP_S,
+    RETRY_MAX_S,
+    STALE_SLACK_S,
+    Instant,
+    MeterIds,
+    MeterSupport,
+    Monitored,
+    SwitchState,
+    back_off,
+    backing_off,
+    discard_port_block,
+    last_bytes,
+    last_packets,
+    locked,
+    ppm_of,
+)
 from xmpp_ofc import cookies
 from xmpp_ofc.commands import AnyCommand, DeleteFlows, InstallFlow, ModifyMeter, RequestFlowStats
 from xmpp_ofc.cookies import Kind
@@ -86,194 +108,20 @@ from xmpp_ofc.packet import TCP_RST
 
 log = logging.getLogger(__name__)
 
-#: Monitored clients per switch; past this, new connections are not monitored
-#: (a SYN flood from spoofed ports must not exhaust controller memory or the table).
-MAX_CLIENTS_PER_SWITCH = 200_000
-#: A FLOW_REMOVED whose flow is older than our last install by more than this is stale.
-STALE_SLACK_S = 2.0
-#: A block still present this long after its expiry was missed (switch away,
-#: FLOW_REMOVED lost) is ended by the timer instead.
-EXPIRY_GRACE_S = 5.0
-#: Minimum gap between two self-healing re-installs of one client's flow.
-REINSTALL_GAP_S = 1.0
+#: Importable from here as before (main.py, tests, benchmarks).
+__all__ = [
+    "Instant",
+    "InvalidRequestError",
+    "LimiterError",
+    "MeterSupport",
+    "Monitored",
+    "NotBlockedError",
+    "RateLimiter",
+    "UnknownSwitchError",
+    "WhitelistedError",
+]
+
 DEFAULT_HISTORY_LIMIT = 1000
-#: After a switch refused a client's drop or monitor flow (table full), the first
-#: retry waits this long; each further refusal doubles it, up to RETRY_MAX_S.
-RETRY_FIRST_S = 10.0
-RETRY_MAX_S = 300.0
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _locked(method: Callable[P, R]) -> Callable[P, R]:
-    @wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with args[0]._lock:  # type: ignore[attr-defined]
-            return method(*args, **kwargs)
-
-    return wrapper
-
-
-@dataclass(frozen=True)
-class Instant:
-    """Now, on both clocks (tests pass made-up values; the shell :meth:`now`)."""
-
-    mono: float
-    wall: float
-
-    @classmethod
-    def now(cls) -> Instant:
-        """The current time."""
-        return cls(time.monotonic(), time.time())
-
-
-@dataclass(frozen=True)
-class MeterSupport:
-    """What a switch's OFPMP_METER_FEATURES reply says, as far as we care."""
-
-    max_meter: int
-    band_drop: bool
-    pps: bool
-
-    @property
-    def usable(self) -> bool:
-        """True when per-client packets/s drop meters can be installed."""
-        return self.max_meter > 0 and self.band_drop and self.pps
-
-    def why_not(self) -> str:
-        """Why meters cannot be used here (empty when they can)."""
-        missing = []
-        if self.max_meter <= 0:
-            missing.append("max_meter is 0")
-        if not self.band_drop:
-            missing.append("no DROP band")
-        if not self.pps:
-            missing.append("no packets/s meters")
-        return ", ".join(missing)
-
-
-class LimiterError(Exception):
-    """Base of the errors a REST call can cause; the message says what was wrong."""
-
-
-class UnknownSwitchError(LimiterError, KeyError):
-    """The dpid was never seen (REST 404)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class NotBlockedError(LimiterError, KeyError):
-    """Unblock of a client that is not blocked (REST 404)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class WhitelistedError(LimiterError):
-    """Manual block of a whitelisted address (REST 409)."""
-
-
-class InvalidRequestError(LimiterError, ValueError):
-    """A malformed address, port or duration (REST 400)."""
-
-
-class _MeterIds:
-    """Meter ids 1..max_meter of one switch; freed ids are reused first."""
-
-    __slots__ = ("free", "max_meter", "next_id")
-
-    def __init__(self, max_meter: int) -> None:
-        self.max_meter = max_meter
-        self.next_id = 1
-        self.free: list[int] = []
-
-    def take(self) -> int | None:
-        if self.free:
-            return self.free.pop()
-        if self.next_id > self.max_meter:
-            return None
-        self.next_id += 1
-        return self.next_id - 1
-
-    def give_back(self, meter_id: int) -> None:
-        self.free.append(meter_id)
-
-
-class Monitored:
-    """One monitored client connection (slots: there may be 50k per switch)."""
-
-    __slots__ = (
-        "flagged",
-        "installed_at",
-        "last_heal",
-        "last_seen",
-        "match_ip",
-        "meter_id",
-        "server_port",
-        "since",
-        "suspect",
-        "tracker",
-        "whitelisted",
-    )
-
-    def __init__(self, client: Client, server_port: int, now: Instant, whitelisted: bool) -> None:
-        self.server_port = server_port
-        self.tracker = RateTracker()
-        self.installed_at = now.mono
-        self.last_seen = now.mono
-        self.last_heal = now.mono
-        self.since = now.wall
-        self.whitelisted = whitelisted
-        self.meter_id: int | None = None
-        self.flagged = False
-        #: Connected while another connection of its address was blocked (auto):
-        #: its first poll is judged from a zero baseline (see ``_first_window_rate``).
-        self.suspect = False
-        # The address as a switch echoes it in a match (IPv6 fully expanded).
-        address = ipaddress.ip_address(client.ip)
-        self.match_ip = address.exploded if address.version == 6 else client.ip
-
-
-@dataclass(slots=True)
-class _Backoff:
-    """When a refused flow of one client may be tried again, and the current delay."""
-
-    retry_at: float
-    delay: float
-
-
-def _back_off(table: dict[Client, _Backoff], client: Client, now: Instant) -> _Backoff:
-    previous = table.get(client)
-    delay = RETRY_FIRST_S if previous is None else min(previous.delay * 2, RETRY_MAX_S)
-    table[client] = backoff = _Backoff(now.mono + delay, delay)
-    return backoff
-
-
-def _backing_off(table: dict[Client, _Backoff], client: Client, now: Instant) -> bool:
-    backoff = table.get(client) if table else None
-    return backoff is not None and now.mono < backoff.retry_at
-
-
-@dataclass
-class _Switch:
-    up: bool = False
-    clients: dict[Client, Monitored] = field(default_factory=dict)
-    blocks: dict[Client, BlockRecord] = field(default_factory=dict)
-    #: Monotonic time of each block's last install (stale FLOW_REMOVED detection).
-    block_installed: dict[Client, float] = field(default_factory=dict)
-    block_healed: dict[Client, float] = field(default_factory=dict)
-    #: Per-connection blocks by address (reconnect detection without a scan of
-    #: every block per packet-in); entries are checked against ``blocks`` on use.
-    port_blocks: dict[str, set[Client]] = field(default_factory=dict)
-    #: Clients whose drop / monitor flow the switch refused lately (OFPT_ERROR).
-    block_backoff: dict[Client, _Backoff] = field(default_factory=dict)
-    monitor_backoff: dict[Client, _Backoff] = field(default_factory=dict)
-    meter_support: MeterSupport | None = None
-    meter_ids: _MeterIds | None = None
-    last_poll: float | None = None
-    refusing: bool = False
 
 
 class RateLimiter:
@@ -289,7 +137,7 @@ class RateLimiter:
         self.store = store
         self.history_limit = history_limit
         self._history: deque[HistoryEvent] = deque(maxlen=history_limit)
-        self._switches: dict[str, _Switch] = {}
+        self._switches: dict[str, SwitchState] = {}
         self._lock = threading.RLock()
         self.blocks_total: Counter[str] = Counter()  # "auto" / "manual"
         self.unblocks_total: Counter[str] = Counter()  # by UnblockReason
@@ -299,7 +147,7 @@ class RateLimiter:
 
     # --- persistence ------------------------------------------------------------
 
-    @_locked
+    @locked
     def load_persisted(self, now: Instant) -> None:
         """Take settings, blocks and history from the store (controller start).
 
@@ -329,7 +177,7 @@ class RateLimiter:
 
     # --- messages from the dispatcher --------------------------------------------
 
-    @_locked
+    @locked
     def handle_packet_in(self, packet_in: DecodedPacketIn, now: Instant) -> list[AnyCommand]:
         """A capture packet-in: start monitoring a new client connection."""
         client = self._capture_client(packet_in)
@@ -349,7 +197,7 @@ class RateLimiter:
         if (
             sibling is not None
             and self._blocks_reconnects(client)
-            and not _backing_off(switch.block_backoff, client, now)
+            and not backing_off(switch.block_backoff, client, now)
         ):
             return self._block_reconnect(
                 dpid, switch, client, packet.tp_dst, sibling=sibling, now=now
@@ -361,7 +209,7 @@ class RateLimiter:
             switch.clients[client].suspect = True
         return commands
 
-    @_locked
+    @locked
     def handle_flow_stats(self, reply: FlowStatsReply, now: Instant) -> list[AnyCommand]:
         """Rates of every monitored client in ``reply``; block the ones flooding.
 
@@ -401,7 +249,7 @@ class RateLimiter:
             commands += self._evaluate_aggregates(dpid, switch, fresh, now)
         return commands
 
-    @_locked
+    @locked
     def handle_flow_error(self, error: FlowError, now: Instant) -> list[AnyCommand]:
         """A switch refused one of our flows (OFPT_ERROR): make our state say so.
 
@@ -433,23 +281,23 @@ class RateLimiter:
         if error.kind is Kind.BLOCK:
             return self._block_refused(error, switch, client, server_port, now)
         if error.kind is Kind.MONITOR and client in switch.clients:
-            _back_off(switch.monitor_backoff, client, now)
+            back_off(switch.monitor_backoff, client, now)
             return self._forget_client(error.dpid, switch, client, delete_flow=False)
         return []
 
     def _block_refused(
-        self, error: FlowError, switch: _Switch, client: Client, server_port: int, now: Instant
+        self, error: FlowError, switch: SwitchState, client: Client, server_port: int, now: Instant
     ) -> list[AnyCommand]:
         block = switch.blocks.pop(client, None)
         if block is None:
             return []  # rolled back already (another XMPP port's drop flow of the same block)
         dpid = error.dpid
-        _discard_port_block(switch, client)
+        discard_port_block(switch, client)
         switch.block_installed.pop(client, None)
         switch.block_healed.pop(client, None)
         if self.store is not None:
             self.store.delete_block(dpid, client.ip, client.port)
-        retry = _back_off(switch.block_backoff, client, now)
+        retry = back_off(switch.block_backoff, client, now)
         self._record(
             HistoryEvent(
                 at=now.wall,
@@ -478,7 +326,7 @@ class RateLimiter:
                 commands += self._start_monitoring(dpid, switch, client, server_port, now)
         return commands
 
-    @_locked
+    @locked
     def handle_flow_removed(self, removed: FlowRemoved, now: Instant) -> list[AnyCommand]:
         """A monitor idled out (forget the client) or a block expired (unblock)."""
         decoded = cookies.decode(removed.cookie)
@@ -497,7 +345,7 @@ class RateLimiter:
         return self._block_removed(removed, switch, client, age, now)
 
     def _monitor_removed(
-        self, dpid: str, switch: _Switch, client: Client, age: float, now: Instant
+        self, dpid: str, switch: SwitchState, client: Client, age: float, now: Instant
     ) -> list[AnyCommand]:
         monitored = switch.clients.get(client)
         if monitored is None or self._is_stale(age, monitored.installed_at, now):
@@ -505,7 +353,7 @@ class RateLimiter:
         return self._forget_client(dpid, switch, client, delete_flow=False)
 
     def _block_removed(
-        self, removed: FlowRemoved, switch: _Switch, client: Client, age: float, now: Instant
+        self, removed: FlowRemoved, switch: SwitchState, client: Client, age: float, now: Instant
     ) -> list[AnyCommand]:
         block = switch.blocks.get(client)
         installed = switch.block_installed.get(client)
@@ -517,7 +365,7 @@ class RateLimiter:
 
     # --- timers -----------------------------------------------------------------
 
-    @_locked
+    @locked
     def poll_requests(self, now: Instant) -> list[RequestFlowStats]:
         """One cookie-filtered flow-stats request per connected switch that is due.
 
@@ -537,7 +385,7 @@ class RateLimiter:
             requests.append(RequestFlowStats(dpid, cookie, mask, table_id=0))
         return requests
 
-    @_locked
+    @locked
     def tick(self, now: Instant) -> list[AnyCommand]:
         """End blocks whose expiry passed unnoticed; forget clients no poll reports.
 
@@ -566,7 +414,7 @@ class RateLimiter:
 
     # --- switch lifecycle -----------------------------------------------------------
 
-    @_locked
+    @locked
     def restore(self, dpid: str, now: Instant) -> list[AnyCommand]:
         """Everything to install on a switch that (re)connected or enabled us.
 
@@ -582,7 +430,7 @@ class RateLimiter:
         metered = self._meters_in_use(switch)
         if metered:
             commands.append(ModifyMeter(dpid, "delete", OFPM_ALL))
-            switch.meter_ids = _MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
+            switch.meter_ids = MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
         commands += [
             InstallFlow(dpid, flow) for flow in flows.capture_flows(self.settings.xmpp_ports)
         ]
@@ -601,7 +449,7 @@ class RateLimiter:
             commands += self._install_block(dpid, switch, target, block, now)
         return commands
 
-    @_locked
+    @locked
     def switch_down(self, dpid: str) -> None:
         """The connection is gone: keep clients and blocks, forget meter support.
 
@@ -615,7 +463,7 @@ class RateLimiter:
             switch.meter_ids = None
             switch.last_poll = None
 
-    @_locked
+    @locked
     def stop(self, dpid: str, now: Instant) -> None:
         """We were disabled on ``dpid`` (the dispatcher deletes our flows): forget it."""
         switch = self._switches.get(dpid)
@@ -625,7 +473,7 @@ class RateLimiter:
             self._end_block(block, UnblockReason.STOPPED, now, "module disabled on the switch")
         del self._switches[dpid]
 
-    @_locked
+    @locked
     def set_meter_support(self, dpid: str, support: MeterSupport, now: Instant) -> list[AnyCommand]:
         """The switch's meter features arrived; in meter mode, put meters in place."""
         switch = self._switch(dpid)
@@ -641,7 +489,7 @@ class RateLimiter:
 
     # --- REST ---------------------------------------------------------------------
 
-    @_locked
+    @locked
     def block(
         self,
         dpid: str,
@@ -694,13 +542,13 @@ class RateLimiter:
             expires=now.wall + duration,
             reason=reason or "manual",
             manual=True,
-            packets_per_min=_ppm(monitored),
+            packets_per_min=ppm_of(monitored),
             payload_bytes_per_min=None,
         )
         commands = self._start_block(dpid, switch, target, record, now=now)
         return record, commands, previous is not None
 
-    @_locked
+    @locked
     def unblock(self, dpid: str, ip: str, port: int | None, now: Instant) -> list[AnyCommand]:
         """Lift a block by hand. Raises InvalidRequestError, UnknownSwitchError, NotBlockedError."""
         try:
@@ -716,7 +564,7 @@ class RateLimiter:
             commands.append(DeleteFlows(dpid, flows.delete_block(target)))
         return commands
 
-    @_locked
+    @locked
     def update_settings(
         self, patch: dict[str, Any], now: Instant
     ) -> tuple[SettingsUpdate, list[AnyCommand]]:
@@ -753,12 +601,12 @@ class RateLimiter:
 
     # --- snapshots ------------------------------------------------------------------
 
-    @_locked
+    @locked
     def known_switches(self) -> list[str]:
         """Every dpid with state, sorted."""
         return sorted(self._switches)
 
-    @_locked
+    @locked
     def monitored(self, dpid: str | None = None) -> list[dict[str, Any]]:
         """Monitored clients with their last rates (REST, dashboard, metrics)."""
         result = []
@@ -788,7 +636,7 @@ class RateLimiter:
                 )
         return result
 
-    @_locked
+    @locked
     def blocked(self, dpid: str | None = None) -> list[dict[str, Any]]:
         """Active blocks with since, expires and reason."""
         return [
@@ -797,7 +645,7 @@ class RateLimiter:
             for block in sorted(switch.blocks.values(), key=lambda b: b.since)
         ]
 
-    @_locked
+    @locked
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Newest-last block/unblock/flag events (bounded)."""
         events = list(self._history)
@@ -805,7 +653,7 @@ class RateLimiter:
             events = events[-limit:] if limit > 0 else []
         return [event.to_json() for event in events]
 
-    @_locked
+    @locked
     def status(self) -> dict[str, Any]:
         """Per switch: connection, effective mode (and why it differs), counts."""
         switches = {}
@@ -856,25 +704,25 @@ class RateLimiter:
         except ValueError:
             return None
 
-    def _switch(self, dpid: str) -> _Switch:
+    def _switch(self, dpid: str) -> SwitchState:
         switch = self._switches.get(dpid)
         if switch is None:
-            switch = self._switches[dpid] = _Switch()
+            switch = self._switches[dpid] = SwitchState()
         return switch
 
-    def _known_switch(self, dpid: str) -> _Switch:
+    def _known_switch(self, dpid: str) -> SwitchState:
         switch = self._switches.get(dpid)
         if switch is None:
             raise UnknownSwitchError(f"switch {dpid!r} is not known to the rate limiter")
         return switch
 
-    def _selected(self, dpid: str | None) -> list[tuple[str, _Switch]]:
+    def _selected(self, dpid: str | None) -> list[tuple[str, SwitchState]]:
         if dpid is None:
             return sorted(self._switches.items())
         return [(dpid, self._known_switch(dpid))]
 
     def _client_of_entry(
-        self, switch: _Switch, cookie: int, match: Any
+        self, switch: SwitchState, cookie: int, match: Any
     ) -> tuple[Client, Monitored] | None:
         """Fast path: the cookie id names the client; the match confirms it."""
         ident = cookie & cookies.MAX_ID
@@ -895,7 +743,7 @@ class RateLimiter:
         return client, monitored
 
     def _adopt(
-        self, dpid: str, switch: _Switch, match: Any, now: Instant
+        self, dpid: str, switch: SwitchState, match: Any, now: Instant
     ) -> tuple[Client, Monitored] | None:
         found = flows.client_from_match(match)
         if found is None or found[0].port is None:
@@ -911,7 +759,7 @@ class RateLimiter:
         return client, monitored
 
     def _start_monitoring(
-        self, dpid: str, switch: _Switch, client: Client, server_port: int, now: Instant
+        self, dpid: str, switch: SwitchState, client: Client, server_port: int, now: Instant
     ) -> list[AnyCommand]:
         monitored = Monitored(client, server_port, now, self.settings.is_whitelisted(client.ip))
         switch.clients[client] = monitored
@@ -922,7 +770,7 @@ class RateLimiter:
         return commands
 
     @staticmethod
-    def _may_monitor(dpid: str, switch: _Switch, client: Client, now: Instant) -> bool:
+    def _may_monitor(dpid: str, switch: SwitchState, client: Client, now: Instant) -> bool:
         """False past the per-switch client bound, or while a refused monitor backs off."""
         if len(switch.clients) >= MAX_CLIENTS_PER_SWITCH:
             if not switch.refusing:
@@ -935,7 +783,7 @@ class RateLimiter:
             return False
         switch.refusing = False
         # A monitor the switch refused lately (table full) is not asked for again yet.
-        return not _backing_off(switch.monitor_backoff, client, now)
+        return not backing_off(switch.monitor_backoff, client, now)
 
     def _heal_monitor(
         self, dpid: str, client: Client, monitored: Monitored, now: Instant
@@ -960,7 +808,7 @@ class RateLimiter:
         )
 
     def _forget_client(
-        self, dpid: str, switch: _Switch, client: Client, *, delete_flow: bool
+        self, dpid: str, switch: SwitchState, client: Client, *, delete_flow: bool
     ) -> list[AnyCommand]:
         monitored = switch.clients.pop(client, None)
         if monitored is None:
@@ -986,7 +834,7 @@ class RateLimiter:
     def _evaluate(
         self,
         dpid: str,
-        switch: _Switch,
+        switch: SwitchState,
         client: Client,
         monitored: Monitored,
         *,
@@ -1025,12 +873,12 @@ class RateLimiter:
                         reason=f"{reason} ({why})",
                         packets_per_min=rate.packets_per_min,
                         payload_bytes_per_min=payload,
-                        packet_count=_last_packets(monitored),
-                        byte_count=_last_bytes(monitored),
+                        packet_count=last_packets(monitored),
+                        byte_count=last_bytes(monitored),
                     )
                 )
             return []
-        if _backing_off(switch.block_backoff, client, now):
+        if backing_off(switch.block_backoff, client, now):
             return []  # its drop flow was refused lately (table full); monitored meanwhile
         duration = self.settings.block_duration_s
         record = BlockRecord(
@@ -1050,7 +898,7 @@ class RateLimiter:
     def _evaluate_aggregates(
         self,
         dpid: str,
-        switch: _Switch,
+        switch: SwitchState,
         fresh: Iterable[tuple[Client, Monitored, Rate]],
         now: Instant,
     ) -> list[AnyCommand]:
@@ -1069,7 +917,7 @@ class RateLimiter:
             target = Client(ip, None)
             if target in switch.blocks or not self._is_flood(ppm, payload, threshold):
                 continue
-            if _backing_off(switch.block_backoff, target, now):
+            if backing_off(switch.block_backoff, target, now):
                 continue
             reason = (
                 f"address total {ppm:.0f} packets/min over {int(count)} connections "
@@ -1100,13 +948,13 @@ class RateLimiter:
 
     # --- internals: blocks ----------------------------------------------------------
 
-    def _block_covering(self, switch: _Switch, client: Client) -> BlockRecord | None:
+    def _block_covering(self, switch: SwitchState, client: Client) -> BlockRecord | None:
         if not switch.blocks:
             return None
         return switch.blocks.get(client) or switch.blocks.get(Client(client.ip, None))
 
     def _auto_block_of_address(
-        self, switch: _Switch, client: Client, now: Instant
+        self, switch: SwitchState, client: Client, now: Instant
     ) -> BlockRecord | None:
         """The automatic block of another connection of ``client``'s address, if any.
 
@@ -1143,7 +991,7 @@ class RateLimiter:
     def _block_reconnect(
         self,
         dpid: str,
-        switch: _Switch,
+        switch: SwitchState,
         client: Client,
         server_port: int,
         *,
@@ -1196,7 +1044,7 @@ class RateLimiter:
     def _start_block(
         self,
         dpid: str,
-        switch: _Switch,
+        switch: SwitchState,
         target: Client,
         record: BlockRecord,
         *,
@@ -1224,8 +1072,8 @@ class RateLimiter:
                 manual=record.manual,
                 packets_per_min=record.packets_per_min,
                 payload_bytes_per_min=record.payload_bytes_per_min,
-                packet_count=_last_packets(monitored),
-                byte_count=_last_bytes(monitored),
+                packet_count=last_packets(monitored),
+                byte_count=last_bytes(monitored),
             )
         )
         log.info(
@@ -1250,7 +1098,7 @@ class RateLimiter:
         return commands
 
     def _install_block(
-        self, dpid: str, switch: _Switch, target: Client, record: BlockRecord, now: Instant
+        self, dpid: str, switch: SwitchState, target: Client, record: BlockRecord, now: Instant
     ) -> list[AnyCommand]:
         remaining = min(flows.MAX_TIMEOUT, max(1, math.ceil(record.remaining(now.wall))))
         switch.block_installed[target] = now.mono
@@ -1261,7 +1109,7 @@ class RateLimiter:
         ]
 
     def _heal_block(
-        self, dpid: str, switch: _Switch, block: BlockRecord, now: Instant
+        self, dpid: str, switch: SwitchState, block: BlockRecord, now: Instant
     ) -> list[AnyCommand]:
         target = Client(block.ip, block.port)
         if now.mono - switch.block_healed.get(target, -math.inf) < REINSTALL_GAP_S:
@@ -1278,7 +1126,7 @@ class RateLimiter:
         switch = self._switches.get(block.dpid)
         if switch is not None:
             switch.blocks.pop(target, None)
-            _discard_port_block(switch, target)
+            discard_port_block(switch, target)
             switch.block_installed.pop(target, None)
             switch.block_healed.pop(target, None)
         self.unblocks_total[reason.value] += 1
@@ -1298,7 +1146,7 @@ class RateLimiter:
         log.info("dpid %s: unblocked %s (%s: %s)", block.dpid, target, reason.value, detail)
         return []
 
-    def _apply_whitelist(self, dpid: str, switch: _Switch, now: Instant) -> list[AnyCommand]:
+    def _apply_whitelist(self, dpid: str, switch: SwitchState, now: Instant) -> list[AnyCommand]:
         settings = self.settings
         for client, monitored in switch.clients.items():
             monitored.whitelisted = settings.is_whitelisted(client.ip)
@@ -1310,7 +1158,7 @@ class RateLimiter:
                     commands.append(DeleteFlows(dpid, flows.delete_block(target)))
         return commands
 
-    def _reinstall_capture(self, dpid: str, switch: _Switch) -> list[AnyCommand]:
+    def _reinstall_capture(self, dpid: str, switch: SwitchState) -> list[AnyCommand]:
         commands: list[AnyCommand] = [DeleteFlows(dpid, flows.delete_capture())]
         commands += [InstallFlow(dpid, f) for f in flows.capture_flows(self.settings.xmpp_ports)]
         ports = set(self.settings.xmpp_ports)
@@ -1321,13 +1169,13 @@ class RateLimiter:
 
     # --- internals: meters ----------------------------------------------------------
 
-    def _meters_usable(self, switch: _Switch) -> bool:
+    def _meters_usable(self, switch: SwitchState) -> bool:
         return switch.meter_support is not None and switch.meter_support.usable
 
-    def _meters_in_use(self, switch: _Switch) -> bool:
+    def _meters_in_use(self, switch: SwitchState) -> bool:
         return self.settings.mode is Mode.METER and self._meters_usable(switch)
 
-    def _effective_mode(self, switch: _Switch) -> tuple[Mode, str]:
+    def _effective_mode(self, switch: SwitchState) -> tuple[Mode, str]:
         mode = self.settings.mode
         if mode is not Mode.METER:
             return mode, ""
@@ -1346,9 +1194,11 @@ class RateLimiter:
             burst=self.settings.meter_burst_packets,
         )
 
-    def _attach_meter(self, dpid: str, switch: _Switch, monitored: Monitored) -> list[AnyCommand]:
+    def _attach_meter(
+        self, dpid: str, switch: SwitchState, monitored: Monitored
+    ) -> list[AnyCommand]:
         if switch.meter_ids is None:
-            switch.meter_ids = _MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
+            switch.meter_ids = MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
         meter_id = switch.meter_ids.take()
         if meter_id is None:
             self.meter_fallbacks += 1
@@ -1356,7 +1206,9 @@ class RateLimiter:
         monitored.meter_id = meter_id
         return [self._meter_mod(dpid, "add", meter_id)]
 
-    def _detach_meter(self, dpid: str, switch: _Switch, monitored: Monitored) -> list[AnyCommand]:
+    def _detach_meter(
+        self, dpid: str, switch: SwitchState, monitored: Monitored
+    ) -> list[AnyCommand]:
         if monitored.meter_id is None:
             return []
         meter_id, monitored.meter_id = monitored.meter_id, None
@@ -1366,14 +1218,14 @@ class RateLimiter:
             return []
         return [ModifyMeter(dpid, "delete", meter_id)]
 
-    def _remeter_switch(self, dpid: str, switch: _Switch, now: Instant) -> list[AnyCommand]:
+    def _remeter_switch(self, dpid: str, switch: SwitchState, now: Instant) -> list[AnyCommand]:
         """Delete every meter, then give each client a meter and re-add its monitor.
 
         Re-adding a flow with the same match and priority replaces it in place (no
         FLOW_REMOVED); its counters restart, which the rate tracker sees as a reset.
         """
         commands: list[AnyCommand] = [ModifyMeter(dpid, "delete", OFPM_ALL)]
-        switch.meter_ids = _MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
+        switch.meter_ids = MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
         for client, monitored in switch.clients.items():
             monitored.meter_id = None
             commands += self._attach_meter(dpid, switch, monitored)
@@ -1381,7 +1233,7 @@ class RateLimiter:
             commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
         return commands
 
-    def _unmeter_switch(self, dpid: str, switch: _Switch) -> list[AnyCommand]:
+    def _unmeter_switch(self, dpid: str, switch: SwitchState) -> list[AnyCommand]:
         """Re-add monitors without meters first: deleting a meter deletes its flows."""
         commands: list[AnyCommand] = []
         had_meters = False
@@ -1400,27 +1252,3 @@ class RateLimiter:
         self._history.append(event)
         if self.store is not None:
             self.store.append_history(event)
-
-
-def _discard_port_block(switch: _Switch, target: Client) -> None:
-    targets = switch.port_blocks.get(target.ip)
-    if targets is not None:
-        targets.discard(target)
-        if not targets:
-            del switch.port_blocks[target.ip]
-
-
-def _ppm(monitored: Monitored | None) -> float | None:
-    if monitored is None or monitored.tracker.rate is None:
-        return None
-    return monitored.tracker.rate.packets_per_min
-
-
-def _last_packets(monitored: Monitored | None) -> int | None:
-    last = None if monitored is None else monitored.tracker.last
-    return None if last is None else last.packet_count
-
-
-def _last_bytes(monitored: Monitored | None) -> int | None:
-    last = None if monitored is None else monitored.tracker.last
-    return None if last is None else last.byte_count
