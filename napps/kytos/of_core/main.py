@@ -8,9 +8,10 @@ bytes, timeouts and end are handled one after the other without locks.
 Heavy work is left to the listeners of the events we publish, which Kytos
 runs on their own threads.
 
-Logic lives in ``stream`` (framing), ``connection_fsm`` (handshake, echo,
-liveness, polls), ``multipart`` (REPLY_MORE assembly), ``ports`` and
-``ethernet``; see README.md for the events.
+Logic lives in ``stream`` (framing), ``inbound`` (bytes -> messages),
+``connection_fsm`` (handshake, echo, liveness, polls), ``multipart``
+(REPLY_MORE assembly), ``ports`` and ``hello``; frames of packet-ins are read by
+the shared :mod:`xmpp_ofc.packet`.  See README.md for the events.
 """
 
 from __future__ import annotations
