@@ -47,6 +47,7 @@ from napps.kytos.of_core.ports import (
 from napps.kytos.of_core.stream import MessageFramer, StreamError
 from napps.kytos.of_core.v0x04.flow import Flow
 from xmpp_ofc.kytos_events import listen_on_loop
+from xmpp_ofc.openflow.dpid import dpid_to_str
 from xmpp_ofc.packet import ETH_TYPE_IPV6, ETH_TYPE_LLDP, parse_packet
 
 PREFIX = "kytos/of_core"
@@ -371,7 +372,7 @@ def _dpid_string(datapath_id: Any) -> str:
     """The colon-hex dpid Kytos uses, from an unpacked or constructed field."""
     raw = value(datapath_id)
     if isinstance(raw, int):
-        return ":".join(f"{raw:016x}"[i : i + 2] for i in range(0, 16, 2))
+        return dpid_to_str(raw)
     return str(raw).lower()
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from xmpp_ofc.lab import netns
 from xmpp_ofc.lab.state import LabState, RecordedProcess, read_pidfile, start_time
+from xmpp_ofc.openflow.dpid import dpid_to_str
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 DAEMONS = ("ovsdb-server", "ovs-vswitchd")
@@ -117,8 +118,7 @@ class OvsSwitch:
     @property
     def dpid_string(self) -> str:
         """The datapath id as Kytos writes it: ``00:00:00:00:00:00:00:0a``."""
-        raw = f"{self.dpid:016x}"
-        return ":".join(raw[i : i + 2] for i in range(0, 16, 2))
+        return dpid_to_str(self.dpid)
 
     @property
     def db_socket(self) -> Path:

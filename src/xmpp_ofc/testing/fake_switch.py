@@ -33,6 +33,7 @@ from pyof.v0x04.controller2switch.multipart_reply import Desc, FlowStats, Multip
 from pyof.v0x04.symmetric.echo_reply import EchoReply
 from pyof.v0x04.symmetric.echo_request import EchoRequest
 
+from xmpp_ofc.openflow.dpid import dpid_to_str
 from xmpp_ofc.openflow.flow_json import flow_mod_from_dict
 
 OFP_VERSION_13 = 0x04
@@ -52,11 +53,6 @@ def hello_bytes(version: int = OFP_VERSION_13, bitmap: Iterable[int] | None = No
         element += b"".join(struct.pack("!I", word) for word in words)
         element += b"\0" * (-len(element) % 8)
     return struct.pack("!BBHI", version, 0, 8 + len(element), 0) + element
-
-
-def dpid_string(dpid: int) -> str:
-    """Kytos' colon-hex form of a datapath id."""
-    return ":".join(f"{dpid:016x}"[i : i + 2] for i in range(0, 16, 2))
 
 
 def make_port(number: int, name: str | None = None, link_down: bool = False) -> Port:
@@ -207,7 +203,7 @@ class FakeSwitch:
 
     @property
     def dpid_str(self) -> str:
-        return dpid_string(self.dpid)
+        return dpid_to_str(self.dpid)
 
     @property
     def closed_by_peer(self) -> bool:
