@@ -63,7 +63,9 @@ from napps.xmpp_ofc.rate_limiter.errors import (
     UnknownSwitchError,
     WhitelistedError,
 )
+from napps.xmpp_ofc.rate_limiter.flow_errors import FlowErrorRollback
 from napps.xmpp_ofc.rate_limiter.flows import Client
+from napps.xmpp_ofc.rate_limiter.meters import MeterPolicing
 from napps.xmpp_ofc.rate_limiter.rates import CounterSample, Rate, RateTracker
 from napps.xmpp_ofc.rate_limiter.records import (
     BlockRecord,
@@ -72,6 +74,7 @@ from napps.xmpp_ofc.rate_limiter.records import (
     LimiterStore,
     UnblockReason,
 )
+from napps.xmpp_ofc.rate_limiter.registry import SwitchRegistry
 from napps.xmpp_ofc.rate_limiter.settings_model import (
     LimiterSettings,
     Mode,
@@ -90,7 +93,6 @@ from napps.xmpp_ofc.rate_limiter.state import (
     MeterSupport,
     Monitored,
     SwitchState,
-    back_off,
     backing_off,
     discard_port_block,
     last_bytes,
@@ -101,7 +103,6 @@ from napps.xmpp_ofc.rate_limiter.state import (
 from xmpp_ofc import cookies
 from xmpp_ofc.commands import AnyCommand, DeleteFlows, InstallFlow, ModifyMeter, RequestFlowStats
 from xmpp_ofc.cookies import Kind
-from xmpp_ofc.flow_errors import FlowError
 from xmpp_ofc.messages import DecodedPacketIn, FlowRemoved, FlowRemovedReason, FlowStatsReply
 from xmpp_ofc.openflow.meter import OFPM_ALL
 from xmpp_ofc.packet import TCP_RST
@@ -124,7 +125,7 @@ __all__ = [
 DEFAULT_HISTORY_LIMIT = 1000
 
 
-class RateLimiter:
+class RateLimiter(FlowErrorRollback, MeterPolicing, SwitchRegistry):
     """Per-switch monitored clients and blocks, and the decision for each message."""
 
     def __init__(
@@ -247,83 +248,6 @@ class RateLimiter:
             commands += self._evaluate(dpid, switch, client, monitored, rate=rate, now=now)
         if settings.per_ip_aggregate:
             commands += self._evaluate_aggregates(dpid, switch, fresh, now)
-        return commands
-
-    @locked
-    def handle_flow_error(self, error: FlowError, now: Instant) -> list[AnyCommand]:
-        """A switch refused one of our flows (OFPT_ERROR): make our state say so.
-
-        * a drop flow: the client is NOT blocked -- the block is rolled back
-          (history ``block_failed``, no unblock counted), any drop flow of it the
-          switch did accept is deleted, a per-connection client is monitored again,
-          and it is not blocked again before a backoff (10 s, doubling to 300 s);
-        * a monitor: the client is not monitored; its next capture copy re-adds the
-          monitor, but not before a backoff either;
-        * a capture flow, or a refused delete: logged and counted only.
-
-        Every error is counted by flow kind (``flow_errors_total``).
-        """
-        self.flow_errors_total[error.kind_name] += 1
-        log.error(
-            "dpid %s: switch refused %s of our %s flow %s: %s",
-            error.dpid,
-            error.command,
-            error.kind_name,
-            error.flow.get("match"),
-            error.reason,
-        )
-        switch = self._switches.get(error.dpid)
-        match = error.flow.get("match")
-        found = flows.client_from_match(match) if isinstance(match, dict) else None
-        if switch is None or found is None or error.command != "add":
-            return []
-        client, server_port = found
-        if error.kind is Kind.BLOCK:
-            return self._block_refused(error, switch, client, server_port, now)
-        if error.kind is Kind.MONITOR and client in switch.clients:
-            back_off(switch.monitor_backoff, client, now)
-            return self._forget_client(error.dpid, switch, client, delete_flow=False)
-        return []
-
-    def _block_refused(
-        self, error: FlowError, switch: SwitchState, client: Client, server_port: int, now: Instant
-    ) -> list[AnyCommand]:
-        block = switch.blocks.pop(client, None)
-        if block is None:
-            return []  # rolled back already (another XMPP port's drop flow of the same block)
-        dpid = error.dpid
-        discard_port_block(switch, client)
-        switch.block_installed.pop(client, None)
-        switch.block_healed.pop(client, None)
-        if self.store is not None:
-            self.store.delete_block(dpid, client.ip, client.port)
-        retry = back_off(switch.block_backoff, client, now)
-        self._record(
-            HistoryEvent(
-                at=now.wall,
-                kind=EventKind.BLOCK_FAILED,
-                dpid=dpid,
-                ip=client.ip,
-                port=client.port,
-                reason=f"block failed: {error.reason}",
-                manual=block.manual,
-                packets_per_min=block.packets_per_min,
-                payload_bytes_per_min=block.payload_bytes_per_min,
-            )
-        )
-        log.warning(
-            "dpid %s: %s is NOT blocked (%s); not blocked again for %.0f s",
-            dpid,
-            client,
-            error.reason,
-            retry.delay,
-        )
-        commands: list[AnyCommand] = []
-        if switch.up:
-            # Drop flows of the same block on other XMPP ports may have been accepted.
-            commands.append(DeleteFlows(dpid, flows.delete_block(client)))
-            if client.port is not None and client not in switch.clients:
-                commands += self._start_monitoring(dpid, switch, client, server_port, now)
         return commands
 
     @locked
@@ -599,90 +523,6 @@ class RateLimiter:
                 ]
         return update, commands
 
-    # --- snapshots ------------------------------------------------------------------
-
-    @locked
-    def known_switches(self) -> list[str]:
-        """Every dpid with state, sorted."""
-        return sorted(self._switches)
-
-    @locked
-    def monitored(self, dpid: str | None = None) -> list[dict[str, Any]]:
-        """Monitored clients with their last rates (REST, dashboard, metrics)."""
-        result = []
-        for switch_id, switch in self._selected(dpid):
-            for client, m in switch.clients.items():
-                rate = m.tracker.rate
-                last = m.tracker.last
-                result.append(
-                    {
-                        "dpid": switch_id,
-                        "ip": client.ip,
-                        "port": client.port,
-                        "server_port": m.server_port,
-                        "since": m.since,
-                        "whitelisted": m.whitelisted,
-                        "meter_id": m.meter_id,
-                        "over_threshold": m.flagged,
-                        "packets_per_s": None if rate is None else rate.packets_per_s,
-                        "packets_per_min": None if rate is None else rate.packets_per_min,
-                        "bytes_per_s": None if rate is None else rate.bytes_per_s,
-                        "payload_bytes_per_min": None
-                        if rate is None
-                        else rate.payload_bytes_per_min(header_bytes(client.ip_version)),
-                        "packet_count": None if last is None else last.packet_count,
-                        "byte_count": None if last is None else last.byte_count,
-                    }
-                )
-        return result
-
-    @locked
-    def blocked(self, dpid: str | None = None) -> list[dict[str, Any]]:
-        """Active blocks with since, expires and reason."""
-        return [
-            block.to_json()
-            for _, switch in self._selected(dpid)
-            for block in sorted(switch.blocks.values(), key=lambda b: b.since)
-        ]
-
-    @locked
-    def history(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Newest-last block/unblock/flag events (bounded)."""
-        events = list(self._history)
-        if limit is not None:
-            events = events[-limit:] if limit > 0 else []
-        return [event.to_json() for event in events]
-
-    @locked
-    def status(self) -> dict[str, Any]:
-        """Per switch: connection, effective mode (and why it differs), counts."""
-        switches = {}
-        for dpid, switch in sorted(self._switches.items()):
-            mode, note = self._effective_mode(switch)
-            switches[dpid] = {
-                "connected": switch.up,
-                "mode": mode.value,
-                "mode_note": note,
-                "monitored": len(switch.clients),
-                "blocked": len(switch.blocks),
-                "meter_support": None
-                if switch.meter_support is None
-                else {
-                    "max_meter": switch.meter_support.max_meter,
-                    "band_drop": switch.meter_support.band_drop,
-                    "pps": switch.meter_support.pps,
-                },
-            }
-        return {
-            "mode": self.settings.mode.value,
-            "switches": switches,
-            "blocks_total": dict(self.blocks_total),
-            "unblocks_total": dict(self.unblocks_total),
-            "flags_total": self.flags_total,
-            "flow_errors_total": dict(self.flow_errors_total),
-            "meter_fallbacks": self.meter_fallbacks,
-        }
-
     # --- internals: clients -----------------------------------------------------------
 
     def _capture_client(self, packet_in: DecodedPacketIn) -> Client | None:
@@ -703,23 +543,6 @@ class RateLimiter:
             return Client.of(packet.ip_src, packet.tp_src)
         except ValueError:
             return None
-
-    def _switch(self, dpid: str) -> SwitchState:
-        switch = self._switches.get(dpid)
-        if switch is None:
-            switch = self._switches[dpid] = SwitchState()
-        return switch
-
-    def _known_switch(self, dpid: str) -> SwitchState:
-        switch = self._switches.get(dpid)
-        if switch is None:
-            raise UnknownSwitchError(f"switch {dpid!r} is not known to the rate limiter")
-        return switch
-
-    def _selected(self, dpid: str | None) -> list[tuple[str, SwitchState]]:
-        if dpid is None:
-            return sorted(self._switches.items())
-        return [(dpid, self._known_switch(dpid))]
 
     def _client_of_entry(
         self, switch: SwitchState, cookie: int, match: Any
@@ -1166,89 +989,3 @@ class RateLimiter:
         for client in gone:
             commands += self._forget_client(dpid, switch, client, delete_flow=True)
         return commands
-
-    # --- internals: meters ----------------------------------------------------------
-
-    def _meters_usable(self, switch: SwitchState) -> bool:
-        return switch.meter_support is not None and switch.meter_support.usable
-
-    def _meters_in_use(self, switch: SwitchState) -> bool:
-        return self.settings.mode is Mode.METER and self._meters_usable(switch)
-
-    def _effective_mode(self, switch: SwitchState) -> tuple[Mode, str]:
-        mode = self.settings.mode
-        if mode is not Mode.METER:
-            return mode, ""
-        if switch.meter_support is None:
-            return Mode.BLOCK, "meter mode: switch has not reported meter support (yet); blocking"
-        if not switch.meter_support.usable:
-            return Mode.BLOCK, f"meter mode: {switch.meter_support.why_not()}; blocking"
-        return Mode.METER, ""
-
-    def _meter_mod(self, dpid: str, command: str, meter_id: int) -> ModifyMeter:
-        return ModifyMeter(
-            dpid,
-            command,
-            meter_id,
-            rate_pps=self.settings.meter_rate_pps,
-            burst=self.settings.meter_burst_packets,
-        )
-
-    def _attach_meter(
-        self, dpid: str, switch: SwitchState, monitored: Monitored
-    ) -> list[AnyCommand]:
-        if switch.meter_ids is None:
-            switch.meter_ids = MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
-        meter_id = switch.meter_ids.take()
-        if meter_id is None:
-            self.meter_fallbacks += 1
-            return []  # no meter left: this client is policed by blocking
-        monitored.meter_id = meter_id
-        return [self._meter_mod(dpid, "add", meter_id)]
-
-    def _detach_meter(
-        self, dpid: str, switch: SwitchState, monitored: Monitored
-    ) -> list[AnyCommand]:
-        if monitored.meter_id is None:
-            return []
-        meter_id, monitored.meter_id = monitored.meter_id, None
-        if switch.meter_ids is not None:
-            switch.meter_ids.give_back(meter_id)
-        if not switch.up:
-            return []
-        return [ModifyMeter(dpid, "delete", meter_id)]
-
-    def _remeter_switch(self, dpid: str, switch: SwitchState, now: Instant) -> list[AnyCommand]:
-        """Delete every meter, then give each client a meter and re-add its monitor.
-
-        Re-adding a flow with the same match and priority replaces it in place (no
-        FLOW_REMOVED); its counters restart, which the rate tracker sees as a reset.
-        """
-        commands: list[AnyCommand] = [ModifyMeter(dpid, "delete", OFPM_ALL)]
-        switch.meter_ids = MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
-        for client, monitored in switch.clients.items():
-            monitored.meter_id = None
-            commands += self._attach_meter(dpid, switch, monitored)
-            monitored.installed_at = now.mono
-            commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
-        return commands
-
-    def _unmeter_switch(self, dpid: str, switch: SwitchState) -> list[AnyCommand]:
-        """Re-add monitors without meters first: deleting a meter deletes its flows."""
-        commands: list[AnyCommand] = []
-        had_meters = False
-        for client, monitored in switch.clients.items():
-            if monitored.meter_id is None:
-                continue
-            had_meters = True
-            monitored.meter_id = None
-            commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
-        switch.meter_ids = None
-        if had_meters or self._meters_usable(switch):
-            commands.append(ModifyMeter(dpid, "delete", OFPM_ALL))
-        return commands
-
-    def _record(self, event: HistoryEvent) -> None:
-        self._history.append(event)
-        if self.store is not None:
-            self.store.append_history(event)
