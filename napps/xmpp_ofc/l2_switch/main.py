@@ -2,10 +2,11 @@
 
 The decisions are :class:`.learning.LearningSwitch`'s; this file feeds it the
 messages the dispatcher routes to ``l2_switch`` (packet-ins of our table-1 flows,
-port status, switch down, RESTORE/STOP), sends what it returns through
-:class:`xmpp_ofc.kytos_commands.CommandSender` (flows via flow_manager's events,
-packet-outs straight to the switch), ages the table on a timer and serves the MAC
-table over REST.
+port status, switch down, RESTORE/STOP), sends what it returns (flows via
+flow_manager's events, packet-outs straight to the switch), ages the table on a
+timer and serves the MAC table over REST.  The scaffolding shared with the other
+module NApps (active switches, lock, sender, flow errors) is
+:class:`xmpp_ofc.module_shell.ModuleShell`.
 
 The routed-event listeners run inline on the event loop (ordered, no thread per
 packet).  The timer and REST run on their own threads, so every use of the
@@ -19,8 +20,6 @@ time is observed per packet-in.
 
 from __future__ import annotations
 
-import re
-import threading
 import time
 
 from flask import jsonify
@@ -29,19 +28,13 @@ from kytos.core import KytosEvent, KytosNApp, log, rest
 from napps.xmpp_ofc.l2_switch import settings
 from napps.xmpp_ofc.l2_switch.learning import LearningSettings, LearningSwitch
 from xmpp_ofc import metrics
+from xmpp_ofc.commands import AnyCommand
 from xmpp_ofc.cookies import Owner
-from xmpp_ofc.flow_errors import FLOW_ERROR_EVENT, flow_error_for
-from xmpp_ofc.kytos_commands import CommandSender
-from xmpp_ofc.kytos_events import listen_on_loop
-from xmpp_ofc.messages import Control, MessageType, module_event_name
+from xmpp_ofc.flow_errors import FlowError
+from xmpp_ofc.messages import Control, MessageType
+from xmpp_ofc.module_shell import ModuleShell, listen_routed
 
 MODULE = "l2_switch"
-NAPP_ID = f"xmpp_ofc/{MODULE}"
-
-
-def _routed(kind: MessageType | Control) -> str:
-    """The exact (escaped) event name the dispatcher routes ``kind`` under."""
-    return re.escape(module_event_name(MODULE, kind))
 
 
 def learning_settings() -> LearningSettings:
@@ -56,22 +49,21 @@ def learning_settings() -> LearningSettings:
     )
 
 
-class Main(KytosNApp):
+class Main(ModuleShell, KytosNApp):
     """The xmpp_ofc/l2_switch NApp."""
+
+    MODULE = MODULE
+    OWNER = Owner.L2_SWITCH
 
     def setup(self) -> None:
         self.learning = LearningSwitch(learning_settings())
-        self.sender = CommandSender(self.controller, NAPP_ID)
-        self._lock = threading.Lock()
-        # Switches the dispatcher told us to run on (RESTORE) and not to leave yet.
-        self._active: set[str] = set()
+        self.start_shell()
         metrics.L2_SWITCH.bind(self.metrics_snapshot)
         self.execute_as_loop(settings.AGING_INTERVAL)
 
     def execute(self) -> None:
         """Age out MAC entries (the switch ages the flows by their own timeouts)."""
-        with self._lock:
-            self.sender.send(self.learning.expire(time.monotonic()))
+        self.decide(lambda: self.learning.expire(time.monotonic()))
 
     def shutdown(self) -> None:
         metrics.L2_SWITCH.unbind()
@@ -85,55 +77,39 @@ class Main(KytosNApp):
 
     # --- routed events (inline on the event loop) ----------------------------------------
 
-    @listen_on_loop(_routed(Control.RESTORE))
+    @listen_routed(MODULE, Control.RESTORE)
     def on_restore(self, event: KytosEvent) -> None:
         """Start afresh on a switch: empty table, table-1 miss flow."""
         dpid = event.content["dpid"]
-        with self._lock:
-            self._active.add(dpid)
-            self.sender.send(self.learning.restore(dpid))
+        self.activate(dpid, lambda: self.learning.restore(dpid))
         log.info("l2_switch: active on %s", dpid)
 
-    @listen_on_loop(_routed(Control.STOP), _routed(MessageType.SWITCH_DOWN))
+    @listen_routed(MODULE, Control.STOP, MessageType.SWITCH_DOWN)
     def on_stop(self, event: KytosEvent) -> None:
         """Disabled on the switch, or the switch is gone: forget it.
 
         Its flows are the dispatcher's to delete (disable) or gone with the switch.
-        Messages still in flight for it are ignored until the next RESTORE.
         """
         dpid = event.content["dpid"]
-        with self._lock:
-            self._active.discard(dpid)
-            self.learning.forget_switch(dpid)
-        metrics.PACKET_IN_SECS.remove_by_labels({metrics.DP_ID: dpid, "napp": NAPP_ID})
+        self.deactivate(dpid, lambda: self.learning.forget_switch(dpid))
+        self.forget_packet_in_timing(dpid)
 
-    @listen_on_loop(_routed(MessageType.PACKET_IN))
+    @listen_routed(MODULE, MessageType.PACKET_IN)
     def on_packet_in(self, event: KytosEvent) -> None:
-        started = time.perf_counter()
         packet_in = event.content["message"]
-        with self._lock:
-            if packet_in.dpid not in self._active:
-                return
-            self.sender.send(self.learning.handle_packet_in(packet_in, time.monotonic()))
-        metrics.PACKET_IN_SECS.labels(packet_in.dpid, NAPP_ID).observe(
-            time.perf_counter() - started
+        self.decide_packet_in(
+            packet_in.dpid, lambda: self.learning.handle_packet_in(packet_in, time.monotonic())
         )
 
-    @listen_on_loop(_routed(MessageType.PORT_STATUS))
+    @listen_routed(MODULE, MessageType.PORT_STATUS)
     def on_port_status(self, event: KytosEvent) -> None:
         status = event.content["message"]
-        with self._lock:
-            if status.dpid in self._active:
-                self.sender.send(self.learning.handle_port_status(status))
+        self.decide_if_active(status.dpid, lambda: self.learning.handle_port_status(status))
 
-    @listen_on_loop(re.escape(FLOW_ERROR_EVENT))
-    def on_flow_error(self, event: KytosEvent) -> None:
+    def own_flow_error(self, error: FlowError) -> list[AnyCommand]:
         """A switch refused one of our flows (table full...): logged and counted."""
-        error = flow_error_for(Owner.L2_SWITCH, event.content)
-        if error is None:
-            return  # another module's flow
-        with self._lock:
-            self.learning.flow_refused(error)
+        self.learning.flow_refused(error)
+        return []
 
     # --- REST ------------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 The decisions are :class:`.limiter.RateLimiter`'s; this file feeds it what the
 dispatcher routes to ``rate_limiter`` (capture packet-ins, flow-stats replies,
 flow-removed, switch down, RESTORE/STOP) and the switches' meter features, sends
-what it returns through :class:`xmpp_ofc.kytos_commands.CommandSender`, polls on a
-timer and serves the REST API (README.md, openapi.yml).
+what it returns, polls on a timer and serves the REST API (README.md, openapi.yml).
+The scaffolding shared with the other module NApps (active switches, lock, sender,
+flow errors) is :class:`xmpp_ofc.module_shell.ModuleShell`.
 
 Threads:
 
@@ -35,9 +36,9 @@ flood (see ``settings_model``).
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +67,14 @@ from xmpp_ofc import metrics
 from xmpp_ofc.ascii_int import parse_decimal
 from xmpp_ofc.commands import AnyCommand
 from xmpp_ofc.cookies import Owner
-from xmpp_ofc.flow_errors import FLOW_ERROR_EVENT, flow_error_for
-from xmpp_ofc.kytos_commands import CommandSender
+from xmpp_ofc.flow_errors import FlowError
 from xmpp_ofc.kytos_events import listen_on_loop
-from xmpp_ofc.messages import Control, MessageType, module_event_name
+from xmpp_ofc.messages import Control, MessageType
+from xmpp_ofc.module_shell import ModuleShell, listen_routed, routed_pattern
 from xmpp_ofc.openflow.validation import as_int
 from xmpp_ofc.rest_body import RequestError, json_object, read_body
 
 MODULE = "rate_limiter"
-NAPP_ID = f"xmpp_ofc/{MODULE}"
 OFPMP_METER_FEATURES = 11
 #: ofp_meter_band_type DROP, as a bit of meter features' ``band_types``.
 OFPMBT_DROP_BIT = 1 << 1
@@ -83,11 +83,6 @@ OFPMF_PKTPS = 1 << 1
 #: Unanswered polls remembered per switch (a reply may come after the next poll).
 POLLS_REMEMBERED = 4
 BLOCK_KEYS = ("dpid", "ip", "port", "duration", "reason")
-
-
-def _routed(kind: MessageType | Control) -> str:
-    """The exact (escaped) event name the dispatcher routes ``kind`` under."""
-    return re.escape(module_event_name(MODULE, kind))
 
 
 def now() -> Instant:
@@ -136,8 +131,11 @@ def _error(status: int, message: str):
     return jsonify({"response": message}), status
 
 
-class Main(KytosNApp):
+class Main(ModuleShell, KytosNApp):
     """The xmpp_ofc/rate_limiter NApp."""
+
+    MODULE = MODULE
+    OWNER = Owner.RATE_LIMITER
 
     def setup(self) -> None:
         path = Path(settings.DB_PATH) if settings.DB_PATH else default_path()
@@ -146,10 +144,7 @@ class Main(KytosNApp):
             startup_settings(), store=self.store, history_limit=settings.HISTORY_LIMIT
         )
         self.limiter.load_persisted(now())
-        self.sender = CommandSender(self.controller, NAPP_ID)
-        self._lock = threading.Lock()
-        # Switches the dispatcher told us to run on (RESTORE) and not to leave yet.
-        self._active: set[str] = set()
+        self.start_shell()
         # xids of our unanswered flow-stats polls, per switch.
         self._polls: dict[str, deque[int]] = {}
         self._next_sweep = time.monotonic() + settings.SWEEP_INTERVAL
@@ -178,75 +173,65 @@ class Main(KytosNApp):
         """Counts, totals and the fastest clients' rates (at scrape time)."""
         return metrics.rate_limiter_samples(self.limiter.status(), self.limiter.monitored())
 
-    def _send(self, commands: list[AnyCommand]) -> None:
-        """Send under the caller's lock (callers hold ``self._lock``)."""
-        if commands:
-            self.sender.send(commands)
-
     # --- routed events -------------------------------------------------------------------
 
-    @listen_on_loop(_routed(Control.RESTORE))
+    @listen_routed(MODULE, Control.RESTORE)
     def on_restore(self, event: KytosEvent) -> None:
         """Install capture flows, monitors and blocks (remaining time); ask for meters."""
         dpid = event.content["dpid"]
-        with self._lock:
-            self._active.add(dpid)
+
+        def restore() -> list[AnyCommand]:
             self._polls.pop(dpid, None)
-            self._send(self.limiter.restore(dpid, now()))
-            self.sender.request_meter_features(dpid)
+            return self.limiter.restore(dpid, now())
+
+        self.activate(dpid, restore)
+        self.sender.request_meter_features(dpid)
         log.info("rate_limiter: active on %s", dpid)
 
-    @listen_on_loop(_routed(Control.STOP))
+    @listen_routed(MODULE, Control.STOP)
     def on_stop(self, event: KytosEvent) -> None:
         """Disabled on the switch: forget it (the dispatcher deletes our flows)."""
         dpid = event.content["dpid"]
-        with self._lock:
-            self._active.discard(dpid)
-            self._polls.pop(dpid, None)
-            self.limiter.stop(dpid, now())
-        metrics.PACKET_IN_SECS.remove_by_labels({metrics.DP_ID: dpid, "napp": NAPP_ID})
+        self._leave(dpid, lambda: self.limiter.stop(dpid, now()))
+        self.forget_packet_in_timing(dpid)
         metrics.POLL_SECS.remove_by_labels({metrics.DP_ID: dpid})
 
-    @listen_on_loop(_routed(MessageType.SWITCH_DOWN))
+    @listen_routed(MODULE, MessageType.SWITCH_DOWN)
     def on_switch_down(self, event: KytosEvent) -> None:
         """Gone: keep clients and blocks for its return; RESTORE brings it back."""
         dpid = event.content["dpid"]
-        with self._lock:
-            self._active.discard(dpid)
-            self._polls.pop(dpid, None)
-            self.limiter.switch_down(dpid)
+        self._leave(dpid, lambda: self.limiter.switch_down(dpid))
 
-    @listen_on_loop(_routed(MessageType.PACKET_IN))
+    def _leave(self, dpid: str, forget_in_limiter: Callable[[], object]) -> None:
+        """Stop running on ``dpid``; replies to our unanswered polls of it are stale now."""
+
+        def forget() -> None:
+            self._polls.pop(dpid, None)
+            forget_in_limiter()
+
+        self.deactivate(dpid, forget)
+
+    @listen_routed(MODULE, MessageType.PACKET_IN)
     def on_packet_in(self, event: KytosEvent) -> None:
         """A capture packet-in: a new client connection to monitor."""
-        started = time.perf_counter()
         packet_in = event.content["message"]
-        with self._lock:
-            if packet_in.dpid not in self._active:
-                return
-            self._send(self.limiter.handle_packet_in(packet_in, now()))
-        metrics.PACKET_IN_SECS.labels(packet_in.dpid, NAPP_ID).observe(
-            time.perf_counter() - started
+        self.decide_packet_in(
+            packet_in.dpid, lambda: self.limiter.handle_packet_in(packet_in, now())
         )
 
-    @listen_on_loop(_routed(MessageType.FLOW_REMOVED))
+    @listen_routed(MODULE, MessageType.FLOW_REMOVED)
     def on_flow_removed(self, event: KytosEvent) -> None:
         """A monitor idled out or a block expired."""
         removed = event.content["message"]
-        with self._lock:
-            if removed.dpid in self._active:
-                self._send(self.limiter.handle_flow_removed(removed, now()))
+        self.decide_if_active(
+            removed.dpid, lambda: self.limiter.handle_flow_removed(removed, now())
+        )
 
-    @listen_on_loop(re.escape(FLOW_ERROR_EVENT))
-    def on_flow_error(self, event: KytosEvent) -> None:
+    def own_flow_error(self, error: FlowError) -> list[AnyCommand]:
         """A switch refused one of our flows (table full...): roll back what it means."""
-        error = flow_error_for(Owner.RATE_LIMITER, event.content)
-        if error is None:
-            return  # another module's flow
-        with self._lock:
-            self._send(self.limiter.handle_flow_error(error, now()))
+        return self.limiter.handle_flow_error(error, now())
 
-    @listen_to(_routed(MessageType.FLOW_STATS))
+    @listen_to(routed_pattern(MODULE, MessageType.FLOW_STATS))
     def on_flow_stats(self, event: KytosEvent) -> None:
         """On a handler thread: a reply may hold tens of thousands of clients."""
         self.evaluate_flow_stats(event)
@@ -261,7 +246,7 @@ class Main(KytosNApp):
                 return
             pending.remove(xid)
             started = time.perf_counter()
-            self._send(self.limiter.handle_flow_stats(reply, now()))
+            self.sender.send(self.limiter.handle_flow_stats(reply, now()))
         metrics.POLL_SECS.labels(reply.dpid).observe(time.perf_counter() - started)
 
     @listen_on_loop("kytos/of_core.multipart_reply.received")
@@ -275,11 +260,9 @@ class Main(KytosNApp):
             return
         support = meter_support_of(body[0])
         log.info("rate_limiter: %s meter features %s", dpid, support)
-        with self._lock:
-            if dpid in self._active:
-                self._send(self.limiter.set_meter_support(dpid, support, now()))
+        self.decide_if_active(dpid, lambda: self.limiter.set_meter_support(dpid, support, now()))
 
-    @listen_on_loop(re.escape(f"{NAPP_ID}.internal.ordered_msg_out"))
+    @listen_on_loop(re.escape(f"xmpp_ofc/{MODULE}.internal.ordered_msg_out"))
     def forward_meter_mod(self, event: KytosEvent) -> None:
         """A meter mod whose turn came on the app buffer goes to the switch now."""
         self.sender.forward_ordered(event)
@@ -333,7 +316,7 @@ class Main(KytosNApp):
                     reason=reason,
                     now=now(),
                 )
-                self._send(commands)
+                self.sender.send(commands)
         except RequestError as error:
             return _error(error.status, error.message)
         except LimiterError as error:
@@ -357,7 +340,7 @@ class Main(KytosNApp):
     def _unblock(self, dpid: str, ip: str, port: int | None):
         try:
             with self._lock:
-                self._send(self.limiter.unblock(dpid, ip, port, now()))
+                self.sender.send(self.limiter.unblock(dpid, ip, port, now()))
         except LimiterError as error:
             return _limiter_error(error)
         return jsonify({"dpid": dpid, "ip": ip, "port": port, "unblocked": True})
@@ -374,7 +357,7 @@ class Main(KytosNApp):
             body = json_object(read_body(request), request.mimetype, SETTING_NAMES)
             with self._lock:
                 update, commands = self.limiter.update_settings(body, now())
-                self._send(commands)
+                self.sender.send(commands)
         except RequestError as error:
             return _error(error.status, error.message)
         except SettingsError as error:
