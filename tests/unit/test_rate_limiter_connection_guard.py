@@ -116,3 +116,46 @@ def test_forget_switch_drops_its_counters():
     guard.observe("dp2", "10.0.0.1", 0.0)
     guard.forget_switch("dp1")
     assert {k[0] for k in guard.addresses.entries} == {"dp2"}
+
+
+# --- wired into the limiter (real RateLimiter, no Kytos) ----------------------------
+
+
+def _flood_limiter(ip: str, count: int, rate: float = 200.0, **settings):
+    from test_rate_limiter_helpers import at, packet_in
+
+    from napps.xmpp_ofc.rate_limiter.limiter import RateLimiter
+    from napps.xmpp_ofc.rate_limiter.settings_model import LimiterSettings
+
+    limiter = RateLimiter(LimiterSettings(**settings))
+    out = []
+    for i in range(count):
+        out.append(limiter.handle_packet_in(packet_in(ip, 20000 + i), at(i / rate)))
+    return limiter, out
+
+
+def test_connection_flood_blocks_the_address_in_the_switch():
+    from xmpp_ofc import cookies
+    from xmpp_ofc.commands import InstallFlow
+    from xmpp_ofc.cookies import Kind
+
+    limiter, out = _flood_limiter("10.0.0.66", 200)
+    blocks = [
+        c.flow
+        for cmds in out
+        for c in cmds
+        if isinstance(c, InstallFlow) and cookies.decode(c.flow["cookie"]).kind is Kind.BLOCK
+    ]
+    assert blocks, "connection flood not blocked"
+    match = blocks[0]["match"]
+    assert match["nw_src"] == "10.0.0.66" and "tp_src" not in match
+    assert blocks[0]["hard_timeout"] == 60
+    assert limiter.blocks_total["connection_flood"] == 1
+    # Monitors stop at the block: the flood's later connections add no monitor flows.
+    assert len(limiter.monitored("00:00:00:00:00:00:00:01")) == 0
+    assert sum(1 for cmds in out[100:] for c in cmds if isinstance(c, InstallFlow)) <= 1
+
+
+def test_connection_flood_in_monitor_mode_is_not_blocked():
+    limiter, _ = _flood_limiter("10.0.0.66", 200, mode="monitor")
+    assert limiter.blocks_total["connection_flood"] == 0

@@ -68,9 +68,10 @@ import threading
 from collections import Counter, deque
 from typing import Any
 
-from napps.xmpp_ofc.rate_limiter import flows
+from napps.xmpp_ofc.rate_limiter import flood_blocks, flows
 from napps.xmpp_ofc.rate_limiter.blocks import BlockKeeping
 from napps.xmpp_ofc.rate_limiter.clients import ClientMonitoring
+from napps.xmpp_ofc.rate_limiter.connection_guard import ConnectionGuard
 from napps.xmpp_ofc.rate_limiter.errors import (
     InvalidRequestError,
     LimiterError,
@@ -164,6 +165,7 @@ class RateLimiter(
         self.flags_total = 0
         self.meter_fallbacks = 0
         self.flow_errors_total: Counter[str] = Counter()  # by flow kind
+        self.connection_guard = ConnectionGuard()  # connection floods (issue 14)
 
     # --- persistence ------------------------------------------------------------
 
@@ -222,8 +224,9 @@ class RateLimiter(
             return self._block_reconnect(
                 dpid, switch, client, packet.tp_dst, sibling=sibling, now=now
             )
-        if not self._may_monitor(dpid, switch, client, now):
-            return []
+        flood = flood_blocks.on_new_connection(self, switch, packet_in, client, now=now)
+        if flood or not self._may_monitor(dpid, switch, client, now):
+            return flood
         commands = self._start_monitoring(dpid, switch, client, packet.tp_dst, now)
         if sibling is not None:
             switch.clients[client].suspect = True
