@@ -18,6 +18,7 @@ and blocks last 10 s (environment overrides), so each phase takes seconds.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -228,3 +229,42 @@ def test_meter_mode_polices_the_flood_to_the_meter_rate(controller_factory, lab,
     (entry,) = [m for m in body["monitored"] if m["ip"] == fast.ip]
     assert entry["meter_id"] is not None
     assert "Traceback" not in controller.log_text()
+
+
+#: A bounded connection flood: COUNT new TCP connections at RATE/s, then exit.
+CONNECT_FLOOD = """
+import socket, sys, time
+dst, port, rate, count = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+start = time.monotonic()
+for i in range(count):
+    s = socket.socket(); s.setblocking(False)
+    try: s.connect_ex((dst, port))
+    finally: s.close()
+    time.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
+"""
+
+
+def test_connection_flood_is_blocked_per_address_at_defaults(controller_factory, lab, tmp_path):
+    """200 new connections/s from one address: an address drop flow within 10 s, at defaults."""
+    controller = controller_factory(
+        env={"XMPP_OFC_RATE_LIMITER_DB_PATH": str(tmp_path / "rate_limiter.sqlite")}
+    )
+    switch, server, fast, _slow = build(lab, controller)
+    serve_sink(server, XMPP_PORT, str(tmp_path / "sink.json"))
+    started = time.monotonic()
+    fast.spawn([sys.executable, "-c", CONNECT_FLOOD, server.ip, str(XMPP_PORT), "200", "1000"])
+
+    def address_block():
+        return [
+            flow
+            for flow in ours(Kind.BLOCK, switch.ovs.dump_flows(table=0))
+            if flow.match.get("nw_src") == fast.ip and "tp_src" not in flow.match
+        ]
+
+    blocked = wait_for(address_block, 10, interval=0.2)
+    assert blocked, switch.ovs.dump_flows()
+    assert time.monotonic() - started <= 10
+    assert blocked[0].priority == 300 and blocked[0].actions == "drop", blocked[0]
+    # The flood's later connections add no monitor flows: table 0 stays bounded.
+    time.sleep(2)
+    assert len(switch.ovs.dump_flows(table=0)) < 100, switch.ovs.dump_flows(table=0)
