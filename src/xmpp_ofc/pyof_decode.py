@@ -25,6 +25,7 @@ from xmpp_ofc.messages import (
 )
 from xmpp_ofc.openflow.flow_stats_codec import FlowStatsRecord
 from xmpp_ofc.openflow.match import match_to_dict
+from xmpp_ofc.openflow.packet_in_codec import PacketInRecord
 from xmpp_ofc.openflow.validation import as_int
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,25 @@ def _value(field: Any) -> Any:
 
 
 def packet_in(dpid: str, message: Any) -> DecodedPacketIn | None:
-    """A PACKET_IN with its frame parsed; None when it names no in_port."""
+    """A PACKET_IN with its frame parsed; None when it names no in_port.
+
+    of_core's struct-decoded packet-ins (a ``record`` of plain fields) skip pyof.
+    """
+    record = getattr(message, "record", None)
+    if isinstance(record, PacketInRecord):
+        if record.in_port is None:
+            log.warning("dpid %s: PACKET_IN without an in_port match field ignored", dpid)
+            return None
+        return DecodedPacketIn.from_frame(
+            dpid=dpid,
+            in_port=int(record.in_port),
+            data=record.data,
+            reason=PacketInReason.from_code(record.reason),
+            table_id=record.table_id,
+            cookie=record.cookie,
+            buffer_id=record.buffer_id,
+            total_len=record.total_len,
+        )
     in_port = match_to_dict(message.match).get("in_port")
     if in_port is None:
         log.warning("dpid %s: PACKET_IN without an in_port match field ignored", dpid)
@@ -93,6 +112,9 @@ def flow_stats_entry(dpid: str, stats: Any) -> FlowStatsEntry:
 
 def cookie_of(stats_or_message: Any) -> int:
     """The cookie of a pyof flow-stats entry, packet-in or flow-removed (routing needs no more)."""
+    record = getattr(stats_or_message, "record", None)
+    if isinstance(record, PacketInRecord):
+        return record.cookie
     return as_int(stats_or_message.cookie)
 
 

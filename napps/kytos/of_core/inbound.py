@@ -23,6 +23,7 @@ from xmpp_ofc.openflow.flow_stats_codec import (
     decode_flow_stats_reply,
     is_flow_stats_reply,
 )
+from xmpp_ofc.openflow.packet_in_codec import PacketInRecord, decode_packet_in, is_packet_in
 
 
 def parse_message(frame: bytes) -> Any:
@@ -31,6 +32,8 @@ def parse_message(frame: bytes) -> Any:
     Raises whatever pyof raises on a bad body, or ``FlowStatsDecodeError``
     for a malformed flow-stats reply; the caller logs and skips the message.
     """
+    if is_packet_in(frame):
+        return PacketInMessage(frame)
     if is_flow_stats_reply(frame):
         return FlowStatsReplyMessage(frame)
     return unpack_message(frame)
@@ -79,4 +82,45 @@ class FlowStatsReplyMessage:
         return (
             f"FlowStatsReplyMessage(xid={self.header.xid.value}, "
             f"flags={self.flags.value}, entries={len(self.records)})"
+        )
+
+
+class PacketInMessage:
+    """A PACKET_IN decoded without pyof (issue 9: the reactive hot path).
+
+    ``header`` is a pyof Header as on pyof's PacketIn; ``record`` holds every
+    field as plain values (:class:`PacketInRecord`), which the dispatcher and
+    of_core read.  Any other attribute (``data``, ``match``, ``in_port``,
+    ``pack()``...) unpacks the frame with pyof once, on first use: upstream
+    listeners of ``messages.in.ofpt_packet_in`` get pyof objects, lazily.
+    """
+
+    __slots__ = ("_frame", "_pyof", "header", "record")
+
+    def __init__(self, frame: bytes) -> None:
+        record = decode_packet_in(frame)
+        self._frame = frame
+        self._pyof: Any = None
+        self.header = Header(
+            message_type=Type.OFPT_PACKET_IN, length=UBInt16(len(frame)), xid=UBInt32(record.xid)
+        )
+        self.record: PacketInRecord = record
+
+    def pyof(self) -> Any:
+        """pyof's PacketIn for this frame (unpacked on first call)."""
+        if self._pyof is None:
+            self._pyof = unpack_message(self._frame)
+        return self._pyof
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for attributes not set above: delegate to pyof's message."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.pyof(), name)
+
+    def __repr__(self) -> str:
+        record = self.record
+        return (
+            f"PacketInMessage(xid={record.xid}, in_port={record.in_port}, "
+            f"cookie={record.cookie:#x}, bytes={len(record.data)})"
         )

@@ -48,6 +48,7 @@ from napps.kytos.of_core.stream import MessageFramer, StreamError
 from napps.kytos.of_core.v0x04.flow import Flow
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.openflow.dpid import dpid_to_str
+from xmpp_ofc.openflow.packet_in_codec import PacketInRecord
 from xmpp_ofc.packet import ETH_TYPE_IPV6, ETH_TYPE_LLDP, parse_packet
 
 PREFIX = "kytos/of_core"
@@ -271,13 +272,18 @@ class Main(KytosNApp):
         """Upstream's reachable.mac: every packet-in's source MAC but LLDP and IPv6."""
         if not settings.EMIT_REACHABLE_MAC:
             return
-        packet = parse_packet(packet_in.data.value)
+        record = getattr(packet_in, "record", None)
+        if isinstance(record, PacketInRecord):  # struct-decoded: no pyof
+            packet = parse_packet(record.data)
+            in_port = record.in_port
+        else:
+            packet = parse_packet(packet_in.data.value)
+            try:
+                in_port = packet_in.in_port
+            except (AttributeError, TypeError):  # no IN_PORT OXM in the match
+                in_port = None
         if packet.eth_src is None or packet.eth_type in (ETH_TYPE_LLDP, ETH_TYPE_IPV6):
             return
-        try:
-            in_port = packet_in.in_port
-        except (AttributeError, TypeError):  # no IN_PORT OXM in the match
-            in_port = None
         port = switch.interfaces.get(in_port) if in_port is not None else None
         self._put_app(
             "reachable.mac", {"switch": switch, "port": port, "reachable_mac": packet.eth_src}
