@@ -29,6 +29,14 @@ The fixes (numbered as in DESIGN.md section 2):
    every field it packs; ``dir()`` of an enum member became very slow in 3.11
    and cost 12 % of the controller's CPU under packet-in load
    (docs/benchmarks.md): :func:`fix_pyof_pack_speed` uses ``hasattr``.
+8. ``Controller.msg_out_event_handler`` packs each message without a guard:
+   one message python-openflow cannot pack (``ValidationError`` in
+   ``PacketOut.pack()``, e.g. after a peer's bit-flipped packet-in) ends the
+   task and nothing is ever sent to any switch again, while REST answers as if
+   all were well.  :func:`fix_core_event_tasks` drops such a message (logged
+   with its switch and type, counted in ``xmpp_ofc_of_messages_not_packed``)
+   and keeps the raw/msg_in/msg_out loops alive across a listener's error
+   (counted in ``xmpp_ofc_core_task_failures``).
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ import logging
 import os
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 LOG = logging.getLogger(__name__)
@@ -290,6 +298,96 @@ def fix_pyof_pack_speed() -> None:
     setattr(base.GenericType, _APPLIED_FLAG, True)
 
 
+# --- fix 8: the core event tasks survive every message ---------------------------
+
+#: Core task name -> the buffer it drains (``Controller.buffers.<name>``).
+_CORE_TASKS = {"raw_event_handler": "raw", "msg_in_event_handler": "msg_in"}
+
+
+def _message_label(message) -> str:
+    """``ofpt_packet_out`` for a pyof message; ``unknown`` when even the header is broken."""
+    try:
+        return str(message.header.message_type.name).lower()
+    except Exception:
+        return "unknown"
+
+
+def _destination_dpid(destination) -> str:
+    """The switch's dpid, or the connection's id before the handshake names it."""
+    switch = getattr(destination, "switch", None)
+    dpid = getattr(switch, "dpid", None)
+    return str(dpid) if dpid else f"connection {getattr(destination, 'id', '?')}"
+
+
+def _count_core_failure(task: str) -> None:
+    from xmpp_ofc import metrics
+
+    metrics.CORE_TASK_FAILURES.labels(task=task).inc()
+
+
+def send_one_message(controller, triggered_event) -> None:
+    """Pack and send one msg_out event; a message that fails to pack is dropped, not fatal."""
+    from kytos.core.connection import ConnectionState
+
+    from xmpp_ofc import metrics
+
+    message = triggered_event.content["message"]
+    destination = triggered_event.destination
+    if not destination or destination.state == ConnectionState.FINISHED:
+        controller.log.info("connection closed. Cannot send message")
+        return
+    try:
+        packet = message.pack()
+    except Exception as error:
+        dpid, kind = _destination_dpid(destination), _message_label(message)
+        metrics.MESSAGES_NOT_PACKED.labels(dp_id=dpid, type=kind).inc()
+        controller.log.error("dropped %s to %s: it does not pack: %r", kind, dpid, error)
+        return
+    destination.send(packet)
+    controller.notify_listeners(triggered_event)
+
+
+def _drain(controller, buffer_name: str, task: str, handle) -> Callable:
+    """An event loop over one buffer that logs, counts and survives ``handle``'s errors."""
+
+    async def handler(self=controller):
+        self.log.info("%s started (guarded)", task)
+        buffer = getattr(self.buffers, buffer_name)
+        while True:
+            event = await buffer.aget()
+            if event.name == "kytos/core.shutdown":
+                if buffer_name != "msg_out":
+                    self.notify_listeners(event)
+                break
+            try:
+                handle(self, event)
+            except Exception:
+                _count_core_failure(task)
+                self.log.exception("%s: event %s raised; the task goes on", task, event.name)
+
+    return handler
+
+
+def fix_core_event_tasks() -> None:
+    """Replace the raw/msg_in/msg_out handlers of ``Controller`` with guarded loops."""
+    from kytos.core.controller import Controller
+
+    if getattr(Controller, _APPLIED_FLAG, False):
+        return
+
+    def make(task: str, buffer_name: str, handle):
+        async def method(self):
+            await _drain(self, buffer_name, task, handle)()
+
+        method.__name__ = task
+        return method
+
+    for task, buffer_name in _CORE_TASKS.items():
+        setattr(Controller, task, make(task, buffer_name, lambda c, e: c.notify_listeners(e)))
+    Controller.msg_out_event_handler = make("msg_out_event_handler", "msg_out", send_one_message)
+    setattr(Controller, _APPLIED_FLAG, True)
+
+
 def apply() -> None:
     """Apply every fix that can be applied before a Controller exists."""
     ensure_virtual_env()
@@ -299,3 +397,4 @@ def apply() -> None:
     fix_protocol_name_default()
     fix_excepthook()
     fix_pyof_pack_speed()
+    fix_core_event_tasks()

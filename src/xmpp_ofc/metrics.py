@@ -71,6 +71,16 @@ DP_STATUS = Gauge(
 SWITCHES_CONNECTED = Gauge("xmpp_ofc_switches_connected", "Switches connected now")
 DP_CONNECTIONS = Counter("xmpp_ofc_dp_connections", "Switch handshakes completed")
 DP_DISCONNECTIONS = Counter("xmpp_ofc_dp_disconnections", "Switch connections lost")
+MESSAGES_NOT_PACKED = Counter(
+    "xmpp_ofc_of_messages_not_packed",
+    "Outgoing OpenFlow messages dropped because python-openflow could not pack them",
+    [DP_ID, "type"],
+)
+CORE_TASK_FAILURES = Counter(
+    "xmpp_ofc_core_task_failures",
+    "Kytos core event-loop tasks (raw, msg_in, msg_out) that raised and were restarted",
+    ["task"],
+)
 PACKET_IN_SECS = Histogram(
     "xmpp_ofc_packet_in_secs",
     "Seconds a NApp spent on one packet-in (dispatcher: route and decode; module: decide and send)",

@@ -237,3 +237,97 @@ def test_pyof_pack_unwraps_enums_without_calling_dir():
         assert UBInt16().pack(Type.OFPT_FLOW_MOD) == b"\x00\x0e"
     assert packed[:2] == b"\x04\x0e"  # OF1.3, FLOW_MOD
     assert packed[25] == FlowModCommand.OFPFC_DELETE.value  # command byte after cookie/mask/table
+
+
+# --- fix 8: the core event tasks survive every message -----------------------------
+
+
+class _FakeBuffer:
+    def __init__(self, events):
+        self.events = list(events)
+
+    async def aget(self):
+        return self.events.pop(0)
+
+
+class _FakeConnection:
+    def __init__(self, dpid):
+        from kytos.core.connection import ConnectionState
+
+        self.state = ConnectionState.ESTABLISHED
+        self.switch = mock.Mock(dpid=dpid)
+        self.id = ("127.0.0.1", 4242)
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+def _run_core_task(name: str, events, listeners=None):
+    from kytos.core.controller import Controller
+
+    controller = mock.Mock()
+    controller.log = logging.getLogger("kytos.core.controller")
+    controller.buffers = mock.Mock(raw=_FakeBuffer(events), msg_in=_FakeBuffer(events))
+    controller.buffers.msg_out = controller.buffers.raw
+    controller.notify_listeners = listeners or mock.Mock()
+    asyncio.run(asyncio.wait_for(getattr(Controller, name)(controller), 5))
+    return controller
+
+
+def test_msg_out_drops_a_message_that_does_not_pack_and_keeps_sending(caplog):
+    from kytos.core.events import KytosEvent
+    from pyof.v0x04.controller2switch.packet_out import PacketOut
+    from pyof.v0x04.symmetric.echo_request import EchoRequest
+
+    from xmpp_ofc import metrics
+
+    bad_switch, good_switch = _FakeConnection("00:00:00:00:00:00:00:09"), _FakeConnection("s2")
+    before = metrics.MESSAGES_NOT_PACKED.labels(
+        dp_id="00:00:00:00:00:00:00:09", type="ofpt_packet_out"
+    )._value.get()
+    bad = PacketOut(in_port=0xFFFFFFF0, data=b"x")  # ValidationError in pack()
+    events = [
+        KytosEvent(
+            "kytos/of_core.v0x04.messages.out.ofpt_packet_out",
+            content={"destination": bad_switch, "message": bad},
+        ),
+        KytosEvent(
+            "kytos/of_core.v0x04.messages.out.ofpt_echo_request",
+            content={"destination": good_switch, "message": EchoRequest(xid=7)},
+        ),
+        KytosEvent(
+            "kytos/of_core.v0x04.messages.out.ofpt_echo_request",
+            content={"destination": bad_switch, "message": EchoRequest(xid=8)},
+        ),
+        KytosEvent("kytos/core.shutdown"),
+    ]
+    with caplog.at_level(logging.ERROR):
+        _run_core_task("msg_out_event_handler", events)
+    assert good_switch.sent == [EchoRequest(xid=7).pack()]
+    assert bad_switch.sent == [EchoRequest(xid=8).pack()]  # the same connection is still served
+    after = metrics.MESSAGES_NOT_PACKED.labels(
+        dp_id="00:00:00:00:00:00:00:09", type="ofpt_packet_out"
+    )._value.get()
+    assert after == before + 1
+    assert "ofpt_packet_out to 00:00:00:00:00:00:00:09" in caplog.text
+
+
+def test_raw_and_msg_in_tasks_outlive_a_listener_error():
+    from kytos.core.events import KytosEvent
+
+    from xmpp_ofc import metrics
+
+    for task in ("raw_event_handler", "msg_in_event_handler"):
+        seen = []
+
+        def listener(event, seen=seen):
+            seen.append(event.name)
+            if event.name == "boom":
+                raise ValueError("bad bytes")
+
+        before = metrics.CORE_TASK_FAILURES.labels(task=task)._value.get()
+        events = [KytosEvent("boom"), KytosEvent("next"), KytosEvent("kytos/core.shutdown")]
+        _run_core_task(task, events, listener)
+        assert seen == ["boom", "next", "kytos/core.shutdown"]
+        assert metrics.CORE_TASK_FAILURES.labels(task=task)._value.get() == before + 1
