@@ -43,6 +43,9 @@ setup(
     extras_require={
         "test": [
             "hypothesis==6.170.15",
+            # Every openapi.yml is checked as OpenAPI 3 (tests/unit/test_openapi_specs_valid.py).
+            "openapi-spec-validator==0.9.0",
+            "PyYAML==6.0.4",
             "pytest==9.2.0",
             "pytest-timeout==2.4.0",
             "ruff==0.17.5",
