@@ -31,7 +31,7 @@ keys: console
 keys: console
 
 [loggers]
-keys: root,kytos,werkzeug,engineio,socketio
+keys: root,kytos,api_server,werkzeug,engineio,socketio
 
 [formatter_console]
 format: %(asctime)s %(levelname)-7s [%(name)s] %(message)s
@@ -50,6 +50,12 @@ level: {level}
 qualname: kytos
 handlers: console
 propagate: 0
+
+# Kytos' --debug sets this section's level and fails without it (NoSectionError).
+[logger_api_server]
+level: {level}
+qualname: kytos.core.api_server
+handlers:
 
 [logger_werkzeug]
 level: WARNING

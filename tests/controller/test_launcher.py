@@ -16,6 +16,19 @@ def test_all_bundled_napps_enabled_and_loaded(controller_factory):
     assert "Error loading NApp" not in log
 
 
+def test_debug_flag_starts_and_logs_at_debug(controller_factory):
+    """``--debug`` (documented in the README) starts and serves; it used to die with
+    ``NoSectionError: logger_api_server`` because Kytos sets that logger's level."""
+    controller = controller_factory(extra_args=["--debug"])
+    status, _ = controller.get("kytos/core/napps_enabled")
+    assert status == 200
+    log = controller.log_text()
+    assert "NoSectionError" not in log
+    assert "Traceback" not in log
+    assert " DEBUG " in log
+    assert controller.stop() == 0
+
+
 def test_sigterm_stops_controller_cleanly(controller_factory):
     controller = controller_factory()
     assert controller.stop() == 0

@@ -45,11 +45,14 @@ class ControllerProcess:
         api_port: int | None = None,
         env: dict[str, str] | None = None,
         listen: str = "127.0.0.1",
+        *,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.base_dir = Path(base_dir)
         self.of_port = of_port or free_port()
         self.api_port = api_port or free_port()
         self.listen = listen
+        self.extra_args = list(extra_args or [])
         self.env = dict(env or {})
         self.log_path = self.base_dir / "controller.log"
         self.process: subprocess.Popen | None = None
@@ -72,6 +75,7 @@ class ControllerProcess:
             str(self.of_port),
             "--api-port",
             str(self.api_port),
+            *self.extra_args,
         ]
 
     def start(
