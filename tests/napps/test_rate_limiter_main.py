@@ -524,3 +524,14 @@ def test_settings_patch_applies_persists_and_reinstalls_capture(api, napp, db_pa
         assert again.limiter.settings.xmpp_ports == (5222, 5223)
     finally:
         again.shutdown()
+
+
+def test_manual_block_of_a_loopback_address_is_a_400_and_installs_nothing(api, napp, clock):
+    restore(napp)
+    flow_events(napp)
+    body = {"dpid": DPID, "ip": "127.0.0.1", "duration": 30, "reason": "test"}
+    response = api.post(f"{URL}/blocked", json=body)
+    assert response.status_code == 400, response.json
+    assert "loopback" in response.json["response"]
+    assert flow_events(napp) == []
+    assert api.get(f"{URL}/blocked").json["blocked"] == []

@@ -524,3 +524,26 @@ def test_capture_copy_cut_at_max_len_is_enough_to_monitor() -> None:
     )
     commands = monitored_limiter().handle_packet_in(cut, at(1))
     assert kinds(commands) == [("InstallFlow", Kind.MONITOR)]
+
+
+@pytest.mark.parametrize(
+    ("ip", "why"),
+    [
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("169.254.1.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("fe80::1%eth0", "zone index"),
+        ("224.0.0.5", "multicast"),
+        ("ff02::1", "multicast"),
+    ],
+)
+def test_manual_block_of_an_address_that_is_never_a_client_is_refused(ip: str, why: str) -> None:
+    """Issue 13: such blocks were accepted and installed a useless flow."""
+    limiter = monitored_limiter(ALICE)
+    for port in (None, 5000):
+        with pytest.raises(InvalidRequestError, match=why):
+            limiter.block(DPID, ip, port, duration=10, reason="x", now=at(1))
+    assert limiter.blocked() == []

@@ -68,7 +68,7 @@ import threading
 from collections import Counter, deque
 from typing import Any
 
-from napps.xmpp_ofc.rate_limiter import flood_blocks, flows
+from napps.xmpp_ofc.rate_limiter import flood_blocks, flows, guards
 from napps.xmpp_ofc.rate_limiter.blocks import BlockKeeping
 from napps.xmpp_ofc.rate_limiter.clients import ClientMonitoring
 from napps.xmpp_ofc.rate_limiter.connection_guard import ConnectionGuard
@@ -396,6 +396,8 @@ class RateLimiter(
         InvalidRequestError, WhitelistedError; changes nothing when it raises.
         """
         # The request's own fields first: a bad one is a 400 even on an unknown switch.
+        if isinstance(ip, str) and (refusal := guards.block_target_refusal(ip)):
+            raise InvalidRequestError(refusal)
         try:
             target = Client.of(ip, port)
         except ValueError as error:
