@@ -39,39 +39,46 @@ def _value(field: Any) -> Any:
     return getattr(field, "value", field)
 
 
+def _struct_record(message: Any) -> PacketInRecord | None:
+    """The plain fields of our of_core's struct-decoded packet-in; None for a pyof one."""
+    record = getattr(message, "record", None)
+    return record if isinstance(record, PacketInRecord) else None
+
+
+def _record_of_pyof(message: Any) -> PacketInRecord:
+    """pyof's PacketIn (upstream of_core) as the record our of_core decodes with struct."""
+    return PacketInRecord(
+        xid=as_int(message.header.xid),
+        buffer_id=as_int(message.buffer_id),
+        total_len=as_int(message.total_len),
+        reason=as_int(message.reason),
+        table_id=as_int(message.table_id),
+        cookie=as_int(message.cookie),
+        match=match_to_dict(message.match),
+        data=bytes(_value(message.data) or b""),
+    )
+
+
 def packet_in(dpid: str, message: Any) -> DecodedPacketIn | None:
     """A PACKET_IN with its frame parsed; None when it names no in_port.
 
     of_core's struct-decoded packet-ins (a ``record`` of plain fields) skip pyof.
     """
-    record = getattr(message, "record", None)
-    if isinstance(record, PacketInRecord):
-        if record.in_port is None:
-            log.warning("dpid %s: PACKET_IN without an in_port match field ignored", dpid)
-            return None
-        return DecodedPacketIn.from_frame(
-            dpid=dpid,
-            in_port=int(record.in_port),
-            data=record.data,
-            reason=PacketInReason.from_code(record.reason),
-            table_id=record.table_id,
-            cookie=record.cookie,
-            buffer_id=record.buffer_id,
-            total_len=record.total_len,
-        )
-    in_port = match_to_dict(message.match).get("in_port")
-    if in_port is None:
+    record = _struct_record(message)
+    if record is None:
+        record = _record_of_pyof(message)
+    if record.in_port is None:
         log.warning("dpid %s: PACKET_IN without an in_port match field ignored", dpid)
         return None
     return DecodedPacketIn.from_frame(
         dpid=dpid,
-        in_port=int(in_port),
-        data=bytes(_value(message.data) or b""),
-        reason=PacketInReason.from_code(as_int(message.reason)),
-        table_id=as_int(message.table_id),
-        cookie=as_int(message.cookie),
-        buffer_id=as_int(message.buffer_id),
-        total_len=as_int(message.total_len),
+        in_port=int(record.in_port),
+        data=record.data,
+        reason=PacketInReason.from_code(record.reason),
+        table_id=record.table_id,
+        cookie=record.cookie,
+        buffer_id=record.buffer_id,
+        total_len=record.total_len,
     )
 
 
@@ -112,8 +119,7 @@ def flow_stats_entry(dpid: str, stats: Any) -> FlowStatsEntry:
 
 def cookie_of(stats_or_message: Any) -> int:
     """The cookie of a pyof flow-stats entry, packet-in or flow-removed (routing needs no more)."""
-    record = getattr(stats_or_message, "record", None)
-    if isinstance(record, PacketInRecord):
+    if (record := _struct_record(stats_or_message)) is not None:
         return record.cookie
     return as_int(stats_or_message.cookie)
 

@@ -36,7 +36,7 @@ from napps.kytos.of_core.connection_fsm import (
     SwitchSession,
     Timing,
 )
-from napps.kytos.of_core.inbound import parse_message
+from napps.kytos.of_core.inbound import PacketInMessage, parse_message
 from napps.kytos.of_core.multipart import CompletedReply
 from napps.kytos.of_core.ports import (
     interface_attributes,
@@ -48,7 +48,6 @@ from napps.kytos.of_core.stream import MessageFramer, StreamError
 from napps.kytos.of_core.v0x04.flow import Flow
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.openflow.dpid import dpid_to_str
-from xmpp_ofc.openflow.packet_in_codec import PacketInRecord
 from xmpp_ofc.packet import ETH_TYPE_IPV6, ETH_TYPE_LLDP, parse_packet
 
 PREFIX = "kytos/of_core"
@@ -268,20 +267,13 @@ class Main(KytosNApp):
 
     # --- message handlers ---------------------------------------------------------
 
-    def _on_packet_in(self, switch: Any, packet_in: Any) -> None:
+    def _on_packet_in(self, switch: Any, packet_in: PacketInMessage) -> None:
         """Upstream's reachable.mac: every packet-in's source MAC but LLDP and IPv6."""
         if not settings.EMIT_REACHABLE_MAC:
             return
-        record = getattr(packet_in, "record", None)
-        if isinstance(record, PacketInRecord):  # struct-decoded: no pyof
-            packet = parse_packet(record.data)
-            in_port = record.in_port
-        else:
-            packet = parse_packet(packet_in.data.value)
-            try:
-                in_port = packet_in.in_port
-            except (AttributeError, TypeError):  # no IN_PORT OXM in the match
-                in_port = None
+        record = packet_in.record  # parse_message decodes every PACKET_IN with struct
+        packet = parse_packet(record.data)
+        in_port = record.in_port
         if packet.eth_src is None or packet.eth_type in (ETH_TYPE_LLDP, ETH_TYPE_IPV6):
             return
         port = switch.interfaces.get(in_port) if in_port is not None else None
