@@ -300,9 +300,6 @@ def fix_pyof_pack_speed() -> None:
 
 # --- fix 8: the core event tasks survive every message ---------------------------
 
-#: Core task name -> the buffer it drains (``Controller.buffers.<name>``).
-_CORE_TASKS = {"raw_event_handler": "raw", "msg_in_event_handler": "msg_in"}
-
 
 def _message_label(message) -> str:
     """``ofpt_packet_out`` for a pyof message; ``unknown`` when even the header is broken."""
@@ -347,25 +344,34 @@ def send_one_message(controller, triggered_event) -> None:
     controller.notify_listeners(triggered_event)
 
 
-def _drain(controller, buffer_name: str, task: str, handle) -> Callable:
-    """An event loop over one buffer that logs, counts and survives ``handle``'s errors."""
+def _notify(controller, event) -> None:
+    """What Kytos' raw and msg_in tasks do with each event."""
+    controller.notify_listeners(event)
 
-    async def handler(self=controller):
-        self.log.info("%s started (guarded)", task)
-        buffer = getattr(self.buffers, buffer_name)
-        while True:
-            event = await buffer.aget()
-            if event.name == "kytos/core.shutdown":
-                if buffer_name != "msg_out":
-                    self.notify_listeners(event)
-                break
-            try:
-                handle(self, event)
-            except Exception:
-                _count_core_failure(task)
-                self.log.exception("%s: event %s raised; the task goes on", task, event.name)
 
-    return handler
+#: Core task -> (the buffer it drains, ``Controller.buffers.<name>``; what it does per event).
+_CORE_TASKS: dict[str, tuple[str, Callable]] = {
+    "raw_event_handler": ("raw", _notify),
+    "msg_in_event_handler": ("msg_in", _notify),
+    "msg_out_event_handler": ("msg_out", send_one_message),
+}
+
+
+async def _drain(controller, task: str, buffer_name: str, handle: Callable) -> None:
+    """Kytos' loop over one buffer, except that it logs, counts and survives ``handle``'s errors."""
+    controller.log.info("%s started (guarded)", task)
+    buffer = getattr(controller.buffers, buffer_name)
+    while True:
+        event = await buffer.aget()
+        if event.name == "kytos/core.shutdown":
+            if buffer_name != "msg_out":
+                controller.notify_listeners(event)
+            break
+        try:
+            handle(controller, event)
+        except Exception:
+            _count_core_failure(task)
+            controller.log.exception("%s: event %s raised; the task goes on", task, event.name)
 
 
 def fix_core_event_tasks() -> None:
@@ -375,16 +381,15 @@ def fix_core_event_tasks() -> None:
     if getattr(Controller, _APPLIED_FLAG, False):
         return
 
-    def make(task: str, buffer_name: str, handle):
-        async def method(self):
-            await _drain(self, buffer_name, task, handle)()
+    def guarded(task: str, buffer_name: str, handle: Callable) -> Callable:
+        async def method(self) -> None:
+            await _drain(self, task, buffer_name, handle)
 
         method.__name__ = task
         return method
 
-    for task, buffer_name in _CORE_TASKS.items():
-        setattr(Controller, task, make(task, buffer_name, lambda c, e: c.notify_listeners(e)))
-    Controller.msg_out_event_handler = make("msg_out_event_handler", "msg_out", send_one_message)
+    for task, (buffer_name, handle) in _CORE_TASKS.items():
+        setattr(Controller, task, guarded(task, buffer_name, handle))
     setattr(Controller, _APPLIED_FLAG, True)
 
 

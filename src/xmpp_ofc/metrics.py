@@ -78,7 +78,7 @@ MESSAGES_NOT_PACKED = Counter(
 )
 CORE_TASK_FAILURES = Counter(
     "xmpp_ofc_core_task_failures",
-    "Kytos core event-loop tasks (raw, msg_in, msg_out) that raised and were restarted",
+    "Errors raised in Kytos core event loops (raw, msg_in, msg_out); the loop went on",
     ["task"],
 )
 PACKET_IN_SECS = Histogram(
