@@ -90,10 +90,16 @@ def packet_in(
     )
 
 
+def switch_view(controller, dpid: str) -> dict:
+    """The dispatcher's REST view of ``dpid`` (modules, message counters, unrouted)."""
+    status, body = controller.get(f"{DISPATCHER}/switches/{dpid}")
+    assert status == 200, body
+    return body
+
+
 def unrouted(controller, dpid: str) -> dict[str, int]:
     """Packet-ins of ``dpid`` the dispatcher routed to no module, by reason."""
-    _, body = controller.get(f"{DISPATCHER}/switches/{dpid}")
-    return body["unrouted"].get("packet_in", {})
+    return switch_view(controller, dpid)["unrouted"].get("packet_in", {})
 
 
 def output_ports(received) -> list[int]:
@@ -199,13 +205,10 @@ def test_disable_over_rest_deletes_l2_flows_and_stops_answering_enable_restores(
 
     # Kytos notifies msg_out listeners after the send: the switch may see the
     # PACKET_OUT before the dispatcher has counted it.
-    def view() -> dict:
-        status, body = controller.get(f"{DISPATCHER}/switches/{dpid}")
-        assert status == 200
-        return body
-
-    assert wait_until(lambda: view()["messages"]["out"].get("ofpt_packet_out", 0) >= 1)
-    body = view()
+    assert wait_until(
+        lambda: switch_view(controller, dpid)["messages"]["out"].get("ofpt_packet_out", 0) >= 1
+    )
+    body = switch_view(controller, dpid)
     assert body["connected"] is True
     assert body["modules"]["l2_switch"]["enabled"] is True
     assert body["messages"]["in"]["ofpt_packet_in"] >= 2
@@ -226,9 +229,7 @@ def test_rest_refusals_change_nothing(controller, switch):
         )[0]
         == 404
     )
-    status, body = controller.get(f"{DISPATCHER}/switches/{dpid}")
-    assert status == 200
-    assert body["modules"]["l2_switch"]["enabled"] is True
+    assert switch_view(controller, dpid)["modules"]["l2_switch"]["enabled"] is True
 
 
 def test_flush_forgets_macs_and_deletes_forwarding_flows(controller, switch):
