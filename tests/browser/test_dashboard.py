@@ -8,6 +8,7 @@ block events; its Unblock button must lift the block through the REST API.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -47,9 +48,16 @@ def page(scene, browser):
 
 
 def text_of(browser, selector: str) -> str:
+    """Text of every match; retried when the page re-renders a row mid-read."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, selector))
+    for _ in range(20):
+        try:
+            return " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, selector))
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    raise AssertionError(f"{selector} kept being replaced while read")
 
 
 def number(text: str) -> float:
