@@ -88,6 +88,13 @@ PACKET_IN_SECS = Histogram(
     buckets=PACKET_IN_BUCKETS,
 )
 
+PACKET_INS_SHED = Counter(
+    "xmpp_ofc_packet_ins_shed",
+    "Packet-ins the dispatcher dropped unhandled because the module's per-switch budget "
+    "was spent (a capture flood; see the README's capture-path bounds)",
+    [DP_ID, "napp"],
+)
+
 # --- event metrics: rate limiter -----------------------------------------------------------
 
 POLL_SECS = Histogram(
@@ -107,6 +114,7 @@ PER_SWITCH_EVENT_METRICS = (
     OF_ERRORS,
     DP_STATUS,
     PACKET_IN_SECS,
+    PACKET_INS_SHED,
     POLL_SECS,
 )
 
