@@ -317,6 +317,13 @@ RATE_LIMITER = StateMetrics(
             kind="counter",
         ),
         StateFamily(
+            "xmpp_ofc_unmonitored_connections",
+            "Capture packet-ins whose connection was not monitored because a bound was "
+            "reached (switch_bound, address_bound)",
+            ("reason",),
+            kind="counter",
+        ),
+        StateFamily(
             "xmpp_ofc_client_packets_per_minute",
             f"Packets per minute of a monitored client over the last poll "
             f"(the {CLIENT_SERIES_LIMIT} fastest)",
@@ -364,6 +371,9 @@ def rate_limiter_samples(
         "xmpp_ofc_flags": [((), status.get("flags_total", 0))],
         "xmpp_ofc_refused_flows": [
             ((kind,), n) for kind, n in status.get("flow_errors_total", {}).items()
+        ],
+        "xmpp_ofc_unmonitored_connections": [
+            ((reason,), n) for reason, n in status.get("unmonitored_total", {}).items()
         ],
         "xmpp_ofc_client_packets_per_minute": [
             (client_labels(c), c["packets_per_min"]) for c in rated
