@@ -15,6 +15,7 @@ from pyof.v0x04.asynchronous.packet_in import PacketIn
 from pyof.v0x04.asynchronous.port_status import PortReason
 from pyof.v0x04.asynchronous.port_status import PortStatus as PyofPortStatus
 
+from napps.xmpp_ofc.dispatcher import settings as dispatcher_settings
 from tests import kytos_helpers
 from tests.kytos_helpers import (
     drain,
@@ -23,7 +24,6 @@ from tests.kytos_helpers import (
     switch_mock,
     synchronous_main,
 )
-from napps.xmpp_ofc.dispatcher import settings as dispatcher_settings
 from xmpp_ofc import cookies, metrics, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.kytos_commands import FLOWS_DELETE_EVENT, FLOWS_INSTALL_EVENT
