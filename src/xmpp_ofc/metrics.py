@@ -88,6 +88,13 @@ PACKET_IN_SECS = Histogram(
     buckets=PACKET_IN_BUCKETS,
 )
 
+PACKET_INS_SHED = Counter(
+    "xmpp_ofc_packet_ins_shed",
+    "Packet-ins the dispatcher dropped unhandled because the module's per-switch budget "
+    "was spent (a capture flood; see the README's capture-path bounds)",
+    [DP_ID, "napp"],
+)
+
 # --- event metrics: rate limiter -----------------------------------------------------------
 
 POLL_SECS = Histogram(
@@ -107,6 +114,7 @@ PER_SWITCH_EVENT_METRICS = (
     OF_ERRORS,
     DP_STATUS,
     PACKET_IN_SECS,
+    PACKET_INS_SHED,
     POLL_SECS,
 )
 
@@ -309,6 +317,13 @@ RATE_LIMITER = StateMetrics(
             kind="counter",
         ),
         StateFamily(
+            "xmpp_ofc_unmonitored_connections",
+            "Capture packet-ins whose connection was not monitored because a bound was "
+            "reached (switch_bound, address_bound)",
+            ("reason",),
+            kind="counter",
+        ),
+        StateFamily(
             "xmpp_ofc_client_packets_per_minute",
             f"Packets per minute of a monitored client over the last poll "
             f"(the {CLIENT_SERIES_LIMIT} fastest)",
@@ -356,6 +371,9 @@ def rate_limiter_samples(
         "xmpp_ofc_flags": [((), status.get("flags_total", 0))],
         "xmpp_ofc_refused_flows": [
             ((kind,), n) for kind, n in status.get("flow_errors_total", {}).items()
+        ],
+        "xmpp_ofc_unmonitored_connections": [
+            ((reason,), n) for reason, n in status.get("unmonitored_total", {}).items()
         ],
         "xmpp_ofc_client_packets_per_minute": [
             (client_labels(c), c["packets_per_min"]) for c in rated

@@ -15,6 +15,7 @@ from pyof.v0x04.asynchronous.packet_in import PacketIn
 from pyof.v0x04.asynchronous.port_status import PortReason
 from pyof.v0x04.asynchronous.port_status import PortStatus as PyofPortStatus
 
+from napps.xmpp_ofc.dispatcher import settings as dispatcher_settings
 from tests import kytos_helpers
 from tests.kytos_helpers import (
     drain,
@@ -23,7 +24,7 @@ from tests.kytos_helpers import (
     switch_mock,
     synchronous_main,
 )
-from xmpp_ofc import cookies, pipeline
+from xmpp_ofc import cookies, metrics, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.kytos_commands import FLOWS_DELETE_EVENT, FLOWS_INSTALL_EVENT
 from xmpp_ofc.messages import (
@@ -195,6 +196,27 @@ def test_packet_in_goes_decoded_to_the_owner_of_its_cookie_only(napp):
 
     napp.on_packet_in(of_in(napp, "ofpt_packet_in", packet_in(MONITOR)))
     assert [e.name for e in app_events(napp)] == ["xmpp_ofc/dispatcher.rate_limiter.packet_in"]
+
+
+CAPTURE = cookies.encode(Owner.RATE_LIMITER, Kind.CAPTURE, 0)
+
+
+def test_capture_flood_is_shed_past_the_budget_and_l2_packet_ins_still_pass(napp, caplog):
+    """Issue 14 item 5: the rate limiter's packet-ins have their own per-switch budget."""
+    switch_up(napp)
+    burst = dispatcher_settings.CAPTURE_PACKET_IN_BURST
+    flood = burst + 300  # in well under a second: the bucket refills by far less than 300
+    with caplog.at_level("WARNING"):
+        for _ in range(flood):
+            napp.on_packet_in(of_in(napp, "ofpt_packet_in", packet_in(CAPTURE)))
+            napp.on_packet_in(of_in(napp, "ofpt_packet_in", packet_in(L2_MISS)))
+    names = [e.name for e in app_events(napp)]
+    assert names.count("xmpp_ofc/dispatcher.l2_switch.packet_in") == flood
+    routed = names.count("xmpp_ofc/dispatcher.rate_limiter.packet_in")
+    assert burst <= routed < flood - 100
+    shed = metrics.PACKET_INS_SHED.labels(DPID, "xmpp_ofc/rate_limiter")._value.get()
+    assert shed == flood - routed
+    assert sum("shed" in r.getMessage() for r in caplog.records) == 1
 
 
 @pytest.mark.parametrize("cookie", [0, 0x1234, BASE, cookies.NO_FLOW_COOKIE])

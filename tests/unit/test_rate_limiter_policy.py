@@ -403,6 +403,13 @@ def test_stop_forgets_the_switch() -> None:
 # --- meters ------------------------------------------------------------------------
 
 METERS = MeterSupport(max_meter=2, band_drop=True, pps=True)
+#: The capture meter (the switch's highest id) and the capture flows through it.
+CAPTURE_METERED = [
+    ("ModifyMeter", "delete"),
+    ("ModifyMeter", "add"),
+    ("InstallFlow", Kind.CAPTURE),
+    ("InstallFlow", Kind.CAPTURE),
+]
 
 
 def test_meter_mode_without_support_falls_back_to_block_and_says_so() -> None:
@@ -419,9 +426,13 @@ def test_meter_mode_polices_with_meters_deleted_before_replay() -> None:
     limiter = monitored_limiter(ALICE, mode="meter")
     commands = limiter.set_meter_support(DPID, METERS, at(1))
     assert commands[0] == ModifyMeter(DPID, "delete", OFPM_ALL)
-    assert kinds(commands)[1:] == [("ModifyMeter", "add"), ("InstallFlow", Kind.MONITOR)]
-    assert commands[2].flow["instructions"][0] == {"instruction_type": "meter", "meter_id": 1}
-    assert commands[1].rate_pps == 2
+    assert kinds(commands)[1:] == [
+        *CAPTURE_METERED,
+        ("ModifyMeter", "add"),
+        ("InstallFlow", Kind.MONITOR),
+    ]
+    assert commands[6].flow["instructions"][0] == {"instruction_type": "meter", "meter_id": 1}
+    assert commands[5].rate_pps == 2
     # A metered flooder is flagged, not blocked.
     assert poll_twice(limiter, ALICE, 600, 600 * CHAT_BYTES) == []
     assert limiter.status()["switches"][DPID]["mode"] == "meter"
@@ -434,7 +445,8 @@ def test_meter_mode_polices_with_meters_deleted_before_replay() -> None:
 
 def test_meter_ids_run_out_and_those_clients_fall_back_to_block() -> None:
     limiter = monitored_limiter(mode="meter")
-    limiter.set_meter_support(DPID, MeterSupport(1, True, True), at(0))
+    # Two meter ids: the capture meter takes 2, clients share 1.
+    limiter.set_meter_support(DPID, MeterSupport(2, True, True), at(0))
     first = limiter.handle_packet_in(packet_in(ALICE.ip, ALICE.port), at(1))
     second = limiter.handle_packet_in(packet_in(BOB.ip, BOB.port), at(1))
     assert kinds(first) == [("ModifyMeter", "add"), ("InstallFlow", Kind.MONITOR)]
@@ -452,7 +464,11 @@ def test_leaving_meter_mode_readds_monitors_before_deleting_meters() -> None:
     limiter = monitored_limiter(ALICE, mode="meter")
     limiter.set_meter_support(DPID, METERS, at(1))
     _, commands = limiter.update_settings({"mode": "block"}, at(2))
-    assert kinds(commands) == [("InstallFlow", Kind.MONITOR), ("ModifyMeter", "delete")]
+    assert kinds(commands) == [
+        ("InstallFlow", Kind.MONITOR),
+        ("ModifyMeter", "delete"),
+        *CAPTURE_METERED,
+    ]
     assert commands[0].flow["instructions"] == [{"instruction_type": "goto_table", "table_id": 1}]
     assert commands[1].meter_id == OFPM_ALL
 

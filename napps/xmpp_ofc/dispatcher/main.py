@@ -39,6 +39,7 @@ from napps.xmpp_ofc.dispatcher.module_config import (
     ModuleSpec,
     UnknownModuleError,
 )
+from napps.xmpp_ofc.dispatcher.packet_in_budget import Budget, PacketInBudgets
 from napps.xmpp_ofc.dispatcher.routing import Direction, NotifyModule, Router, Step
 from xmpp_ofc import graphite, metrics, pyof_decode
 from xmpp_ofc.commands import DeleteFlows, InstallFlow
@@ -62,6 +63,8 @@ UNIDENTIFIED = "unidentified"
 STOP_EVENTS = re.escape(f"{DISPATCHER_NAPP}.") + r"\w+" + re.escape(f".{Control.STOP.value}")
 LOADED_EVENTS = r"xmpp_ofc/(\w+)\.loaded"
 PATCH_KEYS = ("enabled", "subscriptions")
+#: The module whose packet-ins (capture copies of new XMPP connections) are budgeted.
+CAPTURE_MODULE = "rate_limiter"
 DASHBOARD_DIR = Path(__file__).with_name("dashboard")
 #: The dashboard's files and their types: nothing else under v1/dashboard/ is served.
 DASHBOARD_FILES = {
@@ -97,6 +100,13 @@ class Main(KytosNApp):
         # Steps held until a STOP event is delivered: {id(event): (event, steps)}.
         self._after_stop: dict[int, tuple[KytosEvent, list[Step]]] = {}
         self._after_stop_lock = threading.Lock()
+        self.budgets = PacketInBudgets(
+            {
+                CAPTURE_MODULE: Budget(
+                    settings.CAPTURE_PACKET_IN_RATE, settings.CAPTURE_PACKET_IN_BURST
+                )
+            }
+        )
         self.history = MessageHistory(settings.HISTORY_INTERVAL, settings.HISTORY_SIZE)
         self._metrics_server = None
         if settings.METRICS_PORT:
@@ -194,6 +204,7 @@ class Main(KytosNApp):
         """Tell the subscribers, and drop the switch's metric series."""
         dpid = event.content["switch"].dpid
         metrics.switch_disconnected(dpid)
+        self.budgets.forget_switch(dpid)
         self._run(self.router.switch_down(dpid))
 
     @listen_on_loop(LOADED_EVENTS)
@@ -214,11 +225,31 @@ class Main(KytosNApp):
         if dpid is None:
             return
         module = self.router.route(dpid, MessageType.PACKET_IN, pyof_decode.cookie_of(message))
+        if module is not None and not self._admit(dpid, module):
+            module = None
         if module is not None:
             decoded = pyof_decode.packet_in(dpid, message)
             if decoded is not None:
                 self._notify(module, MessageType.PACKET_IN, dpid, decoded)
         metrics.PACKET_IN_SECS.labels(dpid, DISPATCHER_NAPP).observe(time.perf_counter() - started)
+
+    def _admit(self, dpid: str, module: str) -> bool:
+        """Within ``module``'s packet-in budget on ``dpid``; shed ones are counted and logged."""
+        admission = self.budgets.admit(dpid, module, time.monotonic())
+        if admission.admitted:
+            return True
+        metrics.PACKET_INS_SHED.labels(dpid, f"xmpp_ofc/{module}").inc()
+        if admission.log_shed:
+            log.warning(
+                "dpid %s: shed %d %s packet-ins over its budget (%s/s, burst %s): "
+                "capture flood? (xmpp_ofc_packet_ins_shed_total)",
+                dpid,
+                admission.log_shed,
+                module,
+                settings.CAPTURE_PACKET_IN_RATE,
+                settings.CAPTURE_PACKET_IN_BURST,
+            )
+        return False
 
     @listen_on_loop(f"{OF_IN}.ofpt_flow_removed")
     def on_flow_removed(self, event: KytosEvent) -> None:

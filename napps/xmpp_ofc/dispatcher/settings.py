@@ -17,6 +17,15 @@ DISABLED_MODULES: str = env_setting(ENV_PREFIX, "DISABLED_MODULES", "")
 #: per message).  Off saves that lock on every message.
 COUNT_MESSAGES: bool = env_setting(ENV_PREFIX, "COUNT_MESSAGES", True)
 
+#: Capture packet-ins (the rate limiter's, one per new XMPP connection) handled per
+#: switch: sustained per second and burst. The excess is shed before decoding and
+#: counted (``xmpp_ofc_packet_ins_shed_total``), so a connection flood cannot starve
+#: L2 learning or other switches. 200/s matches the capture meter the rate limiter
+#: puts in the switch where meters exist (README "Capture-path bounds"); the burst of
+#: 400 admits a login storm of 50 clients (a SYN and a few packets each) whole.
+CAPTURE_PACKET_IN_RATE: float = env_setting(ENV_PREFIX, "CAPTURE_PACKET_IN_RATE", 200.0)
+CAPTURE_PACKET_IN_BURST: int = env_setting(ENV_PREFIX, "CAPTURE_PACKET_IN_BURST", 400)
+
 # --- metrics and dashboard (README "Metrics and dashboards") ---------------------------------
 
 #: Seconds between two samples of the message totals for the dashboard's chart

@@ -3,9 +3,9 @@
 A capture packet-in starts monitoring a connection (one monitor flow, idle-timed
 out by the switch); a monitor found in a flow-stats reply that we do not know
 (state lost) is adopted; a capture copy from a client we monitor means its flow is
-missing, so it is re-added (at most once a second). The per-switch bound
-(``MAX_CLIENTS_PER_SWITCH``) keeps a SYN flood from spoofed ports from exhausting
-memory or the flow table.
+missing, so it is re-added (at most once a second). The bounds per switch
+and per address (:mod:`.capture_bounds`) keep a SYN flood from spoofed ports from
+exhausting memory or the flow table.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import logging
 from typing import Any
 
 from napps.xmpp_ofc.rate_limiter import flows
+from napps.xmpp_ofc.rate_limiter.capture_bounds import LOG_INTERVAL_S, Unmonitored
 from napps.xmpp_ofc.rate_limiter.flows import Client
 from napps.xmpp_ofc.rate_limiter.registry import SwitchRegistry
 from napps.xmpp_ofc.rate_limiter.state import (
-    MAX_CLIENTS_PER_SWITCH,
     REINSTALL_GAP_S,
     STALE_SLACK_S,
     Instant,
@@ -90,7 +90,7 @@ class ClientMonitoring(SwitchRegistry):
         client, server_port = found
         if client in switch.clients or self._block_covering(switch, client) is not None:
             return None
-        if len(switch.clients) >= MAX_CLIENTS_PER_SWITCH:
+        if len(switch.clients) >= self.capture.max_per_switch:
             return None
         monitored = Monitored(client, server_port, now, self.settings.is_whitelisted(client.ip))
         switch.clients[client] = monitored
@@ -108,21 +108,35 @@ class ClientMonitoring(SwitchRegistry):
         commands.append(InstallFlow(dpid, self._monitor_flow(client, monitored)))
         return commands
 
-    @staticmethod
-    def _may_monitor(dpid: str, switch: SwitchState, client: Client, now: Instant) -> bool:
-        """False past the per-switch client bound, or while a refused monitor backs off."""
-        if len(switch.clients) >= MAX_CLIENTS_PER_SWITCH:
-            if not switch.refusing:
-                switch.refusing = True
+    def _may_monitor(self, dpid: str, switch: SwitchState, client: Client, now: Instant) -> bool:
+        """False past a monitor bound (counted, logged), or while a refused monitor backs off."""
+        bound = self._bound_reached(switch, client)
+        if bound is not None:
+            self.unmonitored_total[bound] += 1
+            if now.mono - switch.bound_logged >= LOG_INTERVAL_S:
+                switch.bound_logged = now.mono
                 log.warning(
-                    "dpid %s: %d clients monitored, not monitoring new ones (SYN flood?)",
+                    "dpid %s: %s not monitored: %s (%d on the switch, %d from %s; "
+                    "xmpp_ofc_unmonitored_connections_total)",
                     dpid,
-                    MAX_CLIENTS_PER_SWITCH,
+                    client,
+                    bound.value,
+                    len(switch.clients),
+                    switch.clients.of_address(client.ip),
+                    client.ip,
                 )
             return False
-        switch.refusing = False
         # A monitor the switch refused lately (table full) is not asked for again yet.
         return not backing_off(switch.monitor_backoff, client, now)
+
+    def _bound_reached(self, switch: SwitchState, client: Client) -> Unmonitored | None:
+        if len(switch.clients) >= self.capture.max_per_switch:
+            return Unmonitored.SWITCH_BOUND
+        if switch.clients.of_address(
+            client.ip
+        ) >= self.capture.max_per_address and not self.settings.is_whitelisted(client.ip):
+            return Unmonitored.ADDRESS_BOUND
+        return None
 
     def _heal_monitor(
         self, dpid: str, client: Client, monitored: Monitored, now: Instant
@@ -169,12 +183,3 @@ class ClientMonitoring(SwitchRegistry):
         if monitored is None or self._is_stale(age, monitored.installed_at, now):
             return []
         return self._forget_client(dpid, switch, client, delete_flow=False)
-
-    def _reinstall_capture(self, dpid: str, switch: SwitchState) -> list[AnyCommand]:
-        commands: list[AnyCommand] = [DeleteFlows(dpid, flows.delete_capture())]
-        commands += [InstallFlow(dpid, f) for f in flows.capture_flows(self.settings.xmpp_ports)]
-        ports = set(self.settings.xmpp_ports)
-        gone = [c for c, m in switch.clients.items() if m.server_port not in ports]
-        for client in gone:
-            commands += self._forget_client(dpid, switch, client, delete_flow=True)
-        return commands

@@ -124,13 +124,16 @@ def client_from_match(match: Mapping[str, Any]) -> tuple[Client, int] | None:
 # --- capture ---------------------------------------------------------------------
 
 
-def capture_flows(ports: Iterable[int]) -> list[FlowDict]:
+def capture_flows(ports: Iterable[int], *, meter_id: int | None = None) -> list[FlowDict]:
     """Copy every packet towards an XMPP port to the controller and forward it.
 
     Output to CONTROLLER *and* goto the forwarding table: the first packets of a
     connection are never held back and no packet-out is needed. The switch port
     of the server is found by the learning switch, not hard-coded (the seed's port 1).
+    ``meter_id``: the capture meter every captured packet goes through first, which
+    bounds the packet-ins a flood can push (see :mod:`.capture_bounds`).
     """
+    metered = [] if meter_id is None else [{"instruction_type": "meter", "meter_id": meter_id}]
     flows = []
     for port in ports:
         for eth_type, ident in ((ETH_TYPE_IPV4, CAPTURE_ID_IPV4), (ETH_TYPE_IPV6, CAPTURE_ID_IPV6)):
@@ -141,6 +144,7 @@ def capture_flows(ports: Iterable[int]) -> list[FlowDict]:
                     priority=pipeline.PRIORITY_CAPTURE,
                     match={"dl_type": eth_type, "nw_proto": IP_PROTO_TCP, "tp_dst": port},
                     instructions=[
+                        *metered,
                         pipeline.apply_actions(
                             {
                                 "action_type": "output",

@@ -70,6 +70,7 @@ from typing import Any
 
 from napps.xmpp_ofc.rate_limiter import flood_blocks, flows, guards
 from napps.xmpp_ofc.rate_limiter.blocks import BlockKeeping
+from napps.xmpp_ofc.rate_limiter.capture_bounds import CaptureBounds
 from napps.xmpp_ofc.rate_limiter.clients import ClientMonitoring
 from napps.xmpp_ofc.rate_limiter.connection_guard import ConnectionGuard
 from napps.xmpp_ofc.rate_limiter.errors import (
@@ -101,7 +102,6 @@ from napps.xmpp_ofc.rate_limiter.state import (
     EXPIRY_GRACE_S,
     RETRY_MAX_S,
     Instant,
-    MeterIds,
     MeterSupport,
     Monitored,
     SwitchState,
@@ -153,8 +153,11 @@ class RateLimiter(
         settings: LimiterSettings | None = None,
         store: LimiterStore | None = None,
         history_limit: int = DEFAULT_HISTORY_LIMIT,
+        capture: CaptureBounds | None = None,
     ) -> None:
         self.settings = settings or LimiterSettings()
+        self.capture = capture or CaptureBounds()  # the capture path's bounds (issue 14)
+        self.unmonitored_total: Counter[str] = Counter()  # by capture_bounds.Unmonitored
         self.store = store
         self.history_limit = history_limit
         self._history: deque[HistoryEvent] = deque(maxlen=history_limit)
@@ -306,7 +309,8 @@ class RateLimiter(
         """Everything to install on a switch that (re)connected or enabled us.
 
         The dispatcher deleted every flow of ours first. Order: delete all meters
-        (so none is left from before), capture flows, each known client's meter and
+        (so none is left from before), capture flows (through the capture meter when
+        the switch's meter support is known already), each known client's meter and
         monitor (fresh flows: their rates restart), each active block with its
         REMAINING time; blocks that expired meanwhile end here.
         """
@@ -317,10 +321,8 @@ class RateLimiter(
         metered = self._meters_in_use(switch)
         if metered:
             commands.append(ModifyMeter(dpid, "delete", OFPM_ALL))
-            switch.meter_ids = MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
-        commands += [
-            InstallFlow(dpid, flow) for flow in flows.capture_flows(self.settings.xmpp_ports)
-        ]
+            switch.meter_ids = self._client_meter_ids(switch)
+        commands += self._capture_path(dpid, switch, fresh_meter=True)
         for client, monitored in switch.clients.items():
             monitored.installed_at = now.mono
             monitored.last_seen = now.mono
@@ -362,16 +364,23 @@ class RateLimiter(
 
     @locked
     def set_meter_support(self, dpid: str, support: MeterSupport, now: Instant) -> list[AnyCommand]:
-        """The switch's meter features arrived; in meter mode, put meters in place."""
+        """The switch's meter features arrived: the capture meter, and meter mode's meters.
+
+        Without usable meters the capture flows stay unmetered and the dispatcher's
+        per-switch packet-in budget is the only bound (README "Capture-path bounds").
+        """
         switch = self._switch(dpid)
         switch.meter_support = support
-        if self.settings.mode is not Mode.METER:
-            return []
         if not support.usable:
             log.warning(
-                "dpid %s: meter mode asked but %s: falling back to block", dpid, support.why_not()
+                "dpid %s: %s: capture flows unmetered%s",
+                dpid,
+                support.why_not(),
+                "; meter mode falls back to block" if self.settings.mode is Mode.METER else "",
             )
             return []
+        if self.settings.mode is not Mode.METER:
+            return self._capture_path(dpid, switch, fresh_meter=True)
         return self._remeter_switch(dpid, switch, now)
 
     # --- REST ---------------------------------------------------------------------

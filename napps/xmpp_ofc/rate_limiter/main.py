@@ -47,6 +47,7 @@ from kytos.core import KytosEvent, KytosNApp, log, rest
 from kytos.core.helpers import listen_to
 
 from napps.xmpp_ofc.rate_limiter import settings
+from napps.xmpp_ofc.rate_limiter.capture_bounds import CaptureBounds
 from napps.xmpp_ofc.rate_limiter.limiter import (
     Instant,
     InvalidRequestError,
@@ -118,6 +119,19 @@ def startup_settings() -> LimiterSettings:
     )
 
 
+def capture_bounds() -> CaptureBounds:
+    """The capture path's bounds from settings.py (README "Capture-path bounds")."""
+    try:
+        return CaptureBounds(
+            meter_rate_pps=settings.CAPTURE_METER_RATE_PPS,
+            meter_burst=settings.CAPTURE_METER_BURST,
+            max_per_switch=settings.MAX_MONITORED_PER_SWITCH,
+            max_per_address=settings.MAX_MONITORED_PER_ADDRESS,
+        )
+    except ValueError as error:
+        raise SettingsError("capture", str(error)) from None
+
+
 def meter_support_of(features: Any) -> MeterSupport:
     """What a pyof OFPMP_METER_FEATURES body says about per-client drop meters."""
     return MeterSupport(
@@ -141,7 +155,10 @@ class Main(ModuleShell, KytosNApp):
         path = Path(settings.DB_PATH) if settings.DB_PATH else default_path()
         self.store = SqliteStore(path, history_limit=settings.HISTORY_LIMIT)
         self.limiter = RateLimiter(
-            startup_settings(), store=self.store, history_limit=settings.HISTORY_LIMIT
+            startup_settings(),
+            store=self.store,
+            history_limit=settings.HISTORY_LIMIT,
+            capture=capture_bounds(),
         )
         self.limiter.load_persisted(now())
         self.start_shell()

@@ -5,14 +5,21 @@ A switch is metered only when its OFPMP_METER_FEATURES reply allows it
 fall back to blocking (counted in ``meter_fallbacks``). Switching mode on or off
 rewrites every monitor of a switch: a monitor must be re-added without its meter
 BEFORE the meter goes, because deleting a meter deletes the flows that use it.
+
+The capture meter (:mod:`.capture_bounds`) lives here too, in every mode: it takes
+the switch's highest meter id (clients get the others), and every delete of all
+meters (reconnect, mode change) is followed by putting it and the capture flows
+that use it back.
 """
 
 from __future__ import annotations
 
+from napps.xmpp_ofc.rate_limiter import flows
+from napps.xmpp_ofc.rate_limiter.capture_bounds import capture_meter_id, client_meter_count
 from napps.xmpp_ofc.rate_limiter.registry import SwitchRegistry
 from napps.xmpp_ofc.rate_limiter.settings_model import Mode
 from napps.xmpp_ofc.rate_limiter.state import Instant, MeterIds, Monitored, SwitchState
-from xmpp_ofc.commands import AnyCommand, InstallFlow, ModifyMeter
+from xmpp_ofc.commands import AnyCommand, DeleteFlows, InstallFlow, ModifyMeter
 from xmpp_ofc.openflow.meter import OFPM_ALL
 
 
@@ -38,6 +45,47 @@ class MeterPolicing(SwitchRegistry):
             return Mode.BLOCK, f"meter mode: {switch.meter_support.why_not()}; blocking"
         return Mode.METER, ""
 
+    def _capture_path(
+        self, dpid: str, switch: SwitchState, *, fresh_meter: bool
+    ) -> list[AnyCommand]:
+        """The capture flows, through the capture meter where the switch has meters.
+
+        ``fresh_meter``: (re)create the meter first. Delete before add: a meter left
+        from before (controller restart) would make the add fail; deleting it also
+        deletes the capture flows using it, which the next commands re-add.
+        """
+        meter_id = capture_meter_id(switch.meter_support)
+        commands: list[AnyCommand] = []
+        if meter_id is not None and fresh_meter:
+            bounds = self.capture
+            commands += [
+                ModifyMeter(dpid, "delete", meter_id),
+                ModifyMeter(
+                    dpid,
+                    "add",
+                    meter_id,
+                    rate_pps=bounds.meter_rate_pps,
+                    burst=bounds.meter_burst,
+                ),
+            ]
+        ports = self.settings.xmpp_ports
+        commands += [InstallFlow(dpid, f) for f in flows.capture_flows(ports, meter_id=meter_id)]
+        return commands
+
+    def _reinstall_capture(self, dpid: str, switch: SwitchState) -> list[AnyCommand]:
+        """New XMPP ports: capture flows replaced, monitors of ports gone forgotten."""
+        commands: list[AnyCommand] = [DeleteFlows(dpid, flows.delete_capture())]
+        commands += self._capture_path(dpid, switch, fresh_meter=False)
+        ports = set(self.settings.xmpp_ports)
+        gone = [c for c, m in switch.clients.items() if m.server_port not in ports]
+        for client in gone:
+            commands += self._forget_client(dpid, switch, client, delete_flow=True)
+        return commands
+
+    @staticmethod
+    def _client_meter_ids(switch: SwitchState) -> MeterIds:
+        return MeterIds(client_meter_count(switch.meter_support))  # type: ignore[arg-type]
+
     def _meter_mod(self, dpid: str, command: str, meter_id: int) -> ModifyMeter:
         return ModifyMeter(
             dpid,
@@ -51,7 +99,7 @@ class MeterPolicing(SwitchRegistry):
         self, dpid: str, switch: SwitchState, monitored: Monitored
     ) -> list[AnyCommand]:
         if switch.meter_ids is None:
-            switch.meter_ids = MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
+            switch.meter_ids = self._client_meter_ids(switch)
         meter_id = switch.meter_ids.take()
         if meter_id is None:
             self.meter_fallbacks += 1
@@ -76,9 +124,11 @@ class MeterPolicing(SwitchRegistry):
 
         Re-adding a flow with the same match and priority replaces it in place (no
         FLOW_REMOVED); its counters restart, which the rate tracker sees as a reset.
+        The capture meter and flows go back right after the delete of all meters.
         """
         commands: list[AnyCommand] = [ModifyMeter(dpid, "delete", OFPM_ALL)]
-        switch.meter_ids = MeterIds(switch.meter_support.max_meter)  # type: ignore[union-attr]
+        commands += self._capture_path(dpid, switch, fresh_meter=True)
+        switch.meter_ids = self._client_meter_ids(switch)
         for client, monitored in switch.clients.items():
             monitored.meter_id = None
             commands += self._attach_meter(dpid, switch, monitored)
@@ -99,4 +149,5 @@ class MeterPolicing(SwitchRegistry):
         switch.meter_ids = None
         if had_meters or self._meters_usable(switch):
             commands.append(ModifyMeter(dpid, "delete", OFPM_ALL))
+            commands += self._capture_path(dpid, switch, fresh_meter=True)
         return commands

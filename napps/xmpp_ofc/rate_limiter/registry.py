@@ -14,6 +14,7 @@ import threading
 from collections import Counter, deque
 from typing import Any
 
+from napps.xmpp_ofc.rate_limiter.capture_bounds import CaptureBounds, capture_meter_id
 from napps.xmpp_ofc.rate_limiter.errors import UnknownSwitchError
 from napps.xmpp_ofc.rate_limiter.records import HistoryEvent, LimiterStore
 from napps.xmpp_ofc.rate_limiter.settings_model import LimiterSettings, header_bytes
@@ -34,6 +35,8 @@ class SwitchRegistry:
     flags_total: int
     meter_fallbacks: int
     flow_errors_total: Counter[str]  # by flow kind
+    capture: CaptureBounds
+    unmonitored_total: Counter[str]  # by capture_bounds.Unmonitored
 
     def _switch(self, dpid: str) -> SwitchState:
         switch = self._switches.get(dpid)
@@ -121,6 +124,7 @@ class SwitchRegistry:
                 "mode_note": note,
                 "monitored": len(switch.clients),
                 "blocked": len(switch.blocks),
+                "capture_meter_id": capture_meter_id(switch.meter_support),
                 "meter_support": None
                 if switch.meter_support is None
                 else {
@@ -137,4 +141,11 @@ class SwitchRegistry:
             "flags_total": self.flags_total,
             "flow_errors_total": dict(self.flow_errors_total),
             "meter_fallbacks": self.meter_fallbacks,
+            "unmonitored_total": dict(self.unmonitored_total),
+            "capture": {
+                "meter_rate_pps": self.capture.meter_rate_pps,
+                "meter_burst": self.capture.meter_burst,
+                "max_per_switch": self.capture.max_per_switch,
+                "max_per_address": self.capture.max_per_address,
+            },
         }

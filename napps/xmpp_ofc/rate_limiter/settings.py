@@ -55,6 +55,18 @@ METER_RATE_PPS: int = env_setting(ENV_PREFIX, "METER_RATE_PPS", 2)
 #: Meter mode: burst size in packets.
 METER_BURST_PACKETS: int = env_setting(ENV_PREFIX, "METER_BURST_PACKETS", 50)
 
+# --- capture-path bounds (start-up only; README "Capture-path bounds", capture_bounds.py) ---
+
+#: Packet-ins/s (and burst, packets) the capture meter lets through per switch, where
+#: the switch has OpenFlow meters.
+CAPTURE_METER_RATE_PPS: int = env_setting(ENV_PREFIX, "CAPTURE_METER_RATE_PPS", 200)
+CAPTURE_METER_BURST: int = env_setting(ENV_PREFIX, "CAPTURE_METER_BURST", 100)
+
+#: Monitored connections at most per switch and per source address (whitelisted
+#: addresses: no per-address bound). Past a bound a connection is not monitored.
+MAX_MONITORED_PER_SWITCH: int = env_setting(ENV_PREFIX, "MAX_MONITORED_PER_SWITCH", 50_000)
+MAX_MONITORED_PER_ADDRESS: int = env_setting(ENV_PREFIX, "MAX_MONITORED_PER_ADDRESS", 64)
+
 # --- the shell ------------------------------------------------------------------------
 
 #: SQLite file of settings, blocks and history; empty: Kytos' var dir

@@ -17,16 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from napps.xmpp_ofc.rate_limiter.flows import Client
 from napps.xmpp_ofc.rate_limiter.rates import RateTracker
 from napps.xmpp_ofc.rate_limiter.records import BlockRecord
-
-#: Monitored clients per switch; past this, new connections are not monitored
-#: (a SYN flood from spoofed ports must not exhaust controller memory or the table).
-MAX_CLIENTS_PER_SWITCH = 200_000
-
 
 #: A FLOW_REMOVED whose flow is older than our last install by more than this is stale.
 STALE_SLACK_S = 2.0
@@ -177,12 +172,48 @@ def backing_off(table: dict[Client, Backoff], client: Client, now: Instant) -> b
     return backoff is not None and now.mono < backoff.retry_at
 
 
+class ClientTable(dict):
+    """A switch's monitored clients that also counts them per address (O(1) bound checks).
+
+    Only the mutators the rate limiter uses keep the count (``[]=``, ``del``, ``pop``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.per_address: dict[str, int] = {}
+
+    def __setitem__(self, client: Client, monitored: Monitored) -> None:
+        if client not in self:
+            self.per_address[client.ip] = self.per_address.get(client.ip, 0) + 1
+        super().__setitem__(client, monitored)
+
+    def _uncount(self, client: Client) -> None:
+        left = self.per_address.get(client.ip, 0) - 1
+        if left > 0:
+            self.per_address[client.ip] = left
+        else:
+            self.per_address.pop(client.ip, None)
+
+    def __delitem__(self, client: Client) -> None:
+        super().__delitem__(client)
+        self._uncount(client)
+
+    def pop(self, client: Client, *default: Any) -> Any:
+        if client in self:
+            self._uncount(client)
+        return super().pop(client, *default)
+
+    def of_address(self, ip: str) -> int:
+        """Monitored connections of ``ip``."""
+        return self.per_address.get(ip, 0)
+
+
 @dataclass
 class SwitchState:
     """Everything the limiter knows about one switch; kept while it is disconnected."""
 
     up: bool = False
-    clients: dict[Client, Monitored] = field(default_factory=dict)
+    clients: ClientTable = field(default_factory=ClientTable)
     blocks: dict[Client, BlockRecord] = field(default_factory=dict)
     #: Monotonic time of each block's last install (stale FLOW_REMOVED detection).
     block_installed: dict[Client, float] = field(default_factory=dict)
@@ -196,7 +227,8 @@ class SwitchState:
     meter_support: MeterSupport | None = None
     meter_ids: MeterIds | None = None
     last_poll: float | None = None
-    refusing: bool = False
+    #: Monotonic time of the last "monitor bound reached" log line (capture_bounds).
+    bound_logged: float = float("-inf")
 
 
 def discard_port_block(switch: SwitchState, target: Client) -> None:
