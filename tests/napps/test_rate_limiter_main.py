@@ -58,7 +58,6 @@ def db_path(tmp_path, monkeypatch):
 
     path = tmp_path / "rate_limiter.sqlite"
     monkeypatch.setattr(settings, "DB_PATH", str(path))
-    monkeypatch.setattr(settings, "POLL_INTERVAL", 10.0)
     return path
 
 
@@ -122,18 +121,25 @@ def answer(napp, xid: int, *entries) -> None:
 
 
 def block_fast_client(napp, clock) -> None:
-    """Monitor FAST and SLOW, then two polls in which FAST floods."""
+    """Monitor FAST and SLOW; FAST floods, over its allowance at t=8, 9 and 10 (blocked then).
+
+    SLOW sends one small packet a second (60 packets/min).
+
+    The shipped defaults: a poll a second, acted on after 2 s over the allowance.
+    """
     restore(napp)
     monitor_started(napp, FAST)
     monitor_started(napp, SLOW)
     answer(napp, poll(napp), stats_entry(FAST, 10, 2000, 1.0), stats_entry(SLOW, 2, 200, 1.0))
-    clock[0] = 10.0
-    answer(
-        napp,
-        poll(napp),
-        stats_entry(FAST, 10 + 500, 2000 + 500 * 300, 11.0),
-        stats_entry(SLOW, 4, 332, 11.0),
-    )
+    for t in (8.0, 9.0, 10.0):
+        clock[0] = t
+        sent = int(t - 7) * 500
+        answer(
+            napp,
+            poll(napp),
+            stats_entry(FAST, 10 + sent, 2000 + sent * 300, t + 1),
+            stats_entry(SLOW, int(t) - 6, 200 + (int(t) - 8) * 132, t + 1),  # 1 ACK/s
+        )
 
 
 # --- events -------------------------------------------------------------------------------
@@ -194,7 +200,7 @@ def test_metrics_read_the_limiters_state_and_time_the_poll(napp, clock):
     assert samples["xmpp_ofc_blocked_clients"] == [((DPID,), 1)]
     assert samples["xmpp_ofc_blocks"] == [(("auto",), 1)]
     assert samples["xmpp_ofc_client_packets_per_minute"] == [
-        ((DPID, SLOW.ip, str(SLOW.port)), pytest.approx(12.0))
+        ((DPID, SLOW.ip, str(SLOW.port)), pytest.approx(60.0))
     ]
     polls = REGISTRY.get_sample_value("xmpp_ofc_poll_secs_count", {metrics.DP_ID: DPID})
     assert polls is not None and polls >= 2
@@ -309,13 +315,13 @@ def test_get_monitored_blocked_status_events(api, napp, clock):
     assert response.status_code == 200
     (slow,) = response.json["monitored"]
     assert (slow["ip"], slow["port"], slow["server_port"]) == (SLOW.ip, SLOW.port, 5222)
-    assert slow["packets_per_min"] == pytest.approx(12.0)
+    assert slow["packets_per_min"] == pytest.approx(60.0)
     assert slow["since"] == WALL0
     response = api.get(f"{URL}/blocked")
     (fast,) = response.json["blocked"]
     assert fast["remaining"] == pytest.approx(45.0)
     assert fast["expires"] == WALL0 + 70.0
-    assert fast["manual"] is False and "packets/min" in fast["reason"]
+    assert fast["manual"] is False and "msg/s > 5 msg/s" in fast["reason"]
     status = api.get(f"{URL}/status").json
     assert status["switches"][DPID]["mode"] == "block"
     assert status["blocks_total"] == {"auto": 1}
@@ -474,8 +480,9 @@ def test_refused_unblock_changes_nothing(api, napp, path, status):
 @pytest.mark.parametrize(
     "patch",
     [
-        {"threshold_ppm": -1},
-        {"threshold_ppm": 10**12},
+        {"threshold_ppm": 100},  # retired
+        {"message_burst": -1},
+        {"payload_rate_bps": 10**12},
         {"poll_interval_s": 0},
         {"block_duration_s": 70000},
         {"xmpp_ports": [5222, 0]},
@@ -484,7 +491,7 @@ def test_refused_unblock_changes_nothing(api, napp, path, status):
         {"mode": "nuke"},
         {"per_ip_aggregate": "yes"},
         {"unknown_setting": 1},
-        {"threshold_ppm": 50, "mode": "nuke"},  # one bad field refuses the whole patch
+        {"message_burst": 50, "mode": "nuke"},  # one bad field refuses the whole patch
     ],
 )
 def test_refused_settings_patch_changes_nothing(api, napp, patch):
@@ -508,10 +515,10 @@ def test_bad_events_limit(api, query):
 
 def test_settings_patch_applies_persists_and_reinstalls_capture(api, napp, db_path):
     restore(napp)
-    response = api.patch(f"{URL}/settings", json={"threshold_ppm": 50, "xmpp_ports": [5222, 5223]})
+    response = api.patch(f"{URL}/settings", json={"message_burst": 50, "xmpp_ports": [5222, 5223]})
     assert response.status_code == 200, response.json
-    assert response.json["changed"] == ["threshold_ppm", "xmpp_ports"]
-    assert api.get(f"{URL}/settings").json["threshold_ppm"] == 50
+    assert response.json["changed"] == ["message_burst", "xmpp_ports"]
+    assert api.get(f"{URL}/settings").json["message_burst"] == 50
     events = flow_events(napp)
     assert events == [
         (FLOWS_DELETE_EVENT, [flows.delete_capture()]),
@@ -520,7 +527,7 @@ def test_settings_patch_applies_persists_and_reinstalls_capture(api, napp, db_pa
     napp.shutdown()
     again = make_napp()
     try:
-        assert again.limiter.settings.threshold_ppm == 50
+        assert again.limiter.settings.message_burst == 50
         assert again.limiter.settings.xmpp_ports == (5222, 5223)
     finally:
         again.shutdown()

@@ -56,7 +56,7 @@ def flood_poll(limiter: RateLimiter, t: float, packets: int) -> list:
 
 
 def blocked_alice() -> tuple[RateLimiter, dict]:
-    limiter = RateLimiter(LimiterSettings())
+    limiter = RateLimiter(LimiterSettings(sustain_s=0))  # blocked at its first dry poll
     limiter.restore(DPID, at(0))
     limiter.handle_packet_in(packet_in(ALICE.ip, ALICE.port), at(0))
     flood_poll(limiter, 10, 0)

@@ -116,3 +116,29 @@ def removed(
         duration_nsec=0,
         hard_timeout=flow.get("hard_timeout", 0),
     )
+
+
+#: Frame bytes of one chat message of ~140 payload bytes (the lab's spammer).
+SPAM_FRAME = 66 + 140
+
+
+class SimulatedConnection:
+    """A client connection's cumulative monitor counters, as a switch would report them."""
+
+    def __init__(self, client: Client, opened_at: float) -> None:
+        self.client = client
+        self.opened_at = opened_at
+        self.packets = 0
+        self.octets = 0
+        self.blocked_at: float | None = None
+
+    def send(self, messages: float, frame_bytes: int = SPAM_FRAME) -> None:
+        self.packets += round(messages)
+        self.octets += round(messages) * frame_bytes
+
+    def ack(self, count: int) -> None:
+        self.packets += count
+        self.octets += count * 66
+
+    def entry(self, t: float) -> FlowStatsEntry:
+        return stats_entry(self.client, self.packets, self.octets, t - self.opened_at)

@@ -14,7 +14,15 @@ from napps.xmpp_ofc.rate_limiter.settings_model import (
 
 def test_defaults_are_valid_and_documented_values() -> None:
     settings = LimiterSettings()
-    assert settings.threshold_ppm == 100
+    # ejabberd's `normal` shaper for bytes; fail2ban-like escalation.
+    assert (settings.payload_rate_bps, settings.payload_burst_bytes) == (3000, 20000)
+    assert (settings.message_rate_per_s, settings.message_burst, settings.sustain_s) == (5, 10, 2)
+    assert (settings.poll_interval_s, settings.block_duration_s, settings.block_max_s) == (
+        1,
+        60,
+        3600,
+    )
+    assert (settings.offence_window_s, settings.address_block_after) == (3600, 2)
     assert settings.xmpp_ports == (5222,)
     assert settings.mode is Mode.BLOCK
     assert LimiterSettings.from_json(settings.to_json()) == settings
@@ -24,11 +32,20 @@ def test_defaults_are_valid_and_documented_values() -> None:
     ("patch", "field"),
     [
         ({"threshold": 5}, "threshold"),
-        ({"threshold_ppm": "100"}, "threshold_ppm"),
-        ({"threshold_ppm": True}, "threshold_ppm"),
-        ({"threshold_ppm": 0}, "threshold_ppm"),
-        ({"threshold_ppm": -1}, "threshold_ppm"),
-        ({"poll_interval_s": 0.5}, "poll_interval_s"),
+        ({"threshold_ppm": 100}, "threshold_ppm"),  # retired
+        ({"payload_rate_bps": "3000"}, "payload_rate_bps"),
+        ({"payload_rate_bps": True}, "payload_rate_bps"),
+        ({"payload_rate_bps": 0}, "payload_rate_bps"),
+        ({"payload_burst_bytes": -1}, "payload_burst_bytes"),
+        ({"message_rate_per_s": 0}, "message_rate_per_s"),
+        ({"message_rate_per_s": float("inf")}, "message_rate_per_s"),
+        ({"message_burst": 1.5}, "message_burst"),
+        ({"sustain_s": -1}, "sustain_s"),
+        ({"block_max_s": 30}, "block_max_s"),  # below block_duration_s
+        ({"offence_window_s": -1}, "offence_window_s"),
+        ({"address_block_after": -1}, "address_block_after"),
+        ({"aggregate_messages_per_s": 0}, "aggregate_messages_per_s"),
+        ({"poll_interval_s": 0.1}, "poll_interval_s"),
         ({"poll_interval_s": float("nan")}, "poll_interval_s"),
         ({"block_duration_s": 70_000}, "block_duration_s"),
         ({"monitor_idle_timeout_s": 0}, "monitor_idle_timeout_s"),
@@ -56,7 +73,7 @@ def test_bad_patch_is_refused_naming_the_field(patch: dict, field: str) -> None:
 
 def test_patch_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(SettingsError, match="JSON object"):
-        apply_patch(LimiterSettings(), ["threshold_ppm", 5])  # type: ignore[arg-type]
+        apply_patch(LimiterSettings(), ["message_burst", 5])  # type: ignore[arg-type]
 
 
 def test_whitelist_is_normalised_and_matches_v4_and_v6() -> None:
@@ -84,5 +101,10 @@ def test_effects_of_each_kind_of_change() -> None:
     rate = apply_patch(to_meter.settings, {"meter_rate_pps": 5})
     assert rate.effects.modify_meters and not rate.effects.remeter
     assert not apply_patch(base, {"meter_rate_pps": 5}).effects.modify_meters
-    same = apply_patch(base, {"threshold_ppm": 100})
+    same = apply_patch(base, {"message_rate_per_s": 5})
     assert same.changed == frozenset()
+
+
+def test_a_retired_setting_names_what_replaced_it() -> None:
+    with pytest.raises(SettingsError, match="use message_rate_per_s and message_burst"):
+        apply_patch(LimiterSettings(), {"threshold_ppm": 100})

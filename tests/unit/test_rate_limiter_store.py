@@ -126,7 +126,7 @@ def test_restart_restores_blocks_with_remaining_time_and_settings(tmp_path: Path
     path = tmp_path / "rl.sqlite"
     first = RateLimiter(LimiterSettings(), SqliteStore(path))
     first.restore(DPID, at(0))
-    first.update_settings({"block_duration_s": 300, "threshold_ppm": 50}, at(0))
+    first.update_settings({"block_duration_s": 300, "message_burst": 50}, at(0))
     first.block(DPID, "10.0.0.7", 40001, duration=60, reason="flood", now=at(10))
     first.block(DPID, "10.0.0.8", None, duration=None, reason="abuse", now=at(10))
     first.block(DPID, "10.0.0.9", None, duration=5, reason="short", now=at(10))
@@ -134,7 +134,7 @@ def test_restart_restores_blocks_with_remaining_time_and_settings(tmp_path: Path
     # The controller restarts 20 s later (the third block has expired by then).
     second = RateLimiter(store=SqliteStore(path))
     second.load_persisted(at(30))
-    assert second.settings.threshold_ppm == 50 and second.settings.block_duration_s == 300
+    assert second.settings.message_burst == 50 and second.settings.block_duration_s == 300
     assert {(b["ip"], b["port"]) for b in second.blocked()} == {
         ("10.0.0.7", 40001),
         ("10.0.0.8", None),
@@ -165,7 +165,16 @@ def test_blocks_ended_before_restart_stay_ended(tmp_path: Path) -> None:
 
 def test_invalid_stored_settings_fall_back_to_defaults(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "rl.sqlite")
-    store.save_settings({"threshold_ppm": -1})
+    store.save_settings({"message_burst": -1})
     limiter = RateLimiter(store=store)
     limiter.load_persisted(at(0))
     assert limiter.settings == LimiterSettings()
+
+
+def test_retired_stored_settings_are_dropped_and_the_rest_kept(tmp_path: Path, caplog) -> None:
+    store = SqliteStore(tmp_path / "rl.sqlite")
+    store.save_settings({"threshold_ppm": 400, "payload_threshold_bpm": 0, "block_duration_s": 90})
+    limiter = RateLimiter(store=store)
+    limiter.load_persisted(at(0))
+    assert limiter.settings == LimiterSettings(block_duration_s=90)
+    assert "retired" in caplog.text and "threshold_ppm" in caplog.text

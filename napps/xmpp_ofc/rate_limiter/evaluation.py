@@ -1,19 +1,22 @@
-"""Judging a flow-stats reply: rates in, flags and blocks out.
+"""Judging a flow-stats reply: counters in, the policy's verdicts, blocks out.
 
-One reply carries the counters of every monitor of a switch; rates come from the
-delta to the previous poll (:mod:`.rates`), except for a *suspect* (a reconnect
-while its address is blocked), judged at its first poll from a zero baseline.
-Flood = packets/min over ``threshold_ppm`` AND payload bytes/min over
-``payload_threshold_bpm``. With ``per_ip_aggregate`` the connections of one
-address are also summed and judged against ``aggregate_threshold_ppm``.
+One reply carries the counters of every monitor of a switch. Each connection's
+usage since its last poll (:mod:`.rates` keeps the baseline) goes to the policy
+(:func:`.policy.judge`); a sustained excess is blocked for as long as the address's
+record of offences says (:mod:`.escalation`). A monitor we installed is judged at
+its very first poll, from a zero baseline: it counted every packet since the
+connection's SYN, so a flood that starts with its connection waits for no
+baseline. With ``per_ip_aggregate`` the connections of one address are also summed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from napps.xmpp_ofc.rate_limiter.escalation import sentence
 from napps.xmpp_ofc.rate_limiter.flows import Client
-from napps.xmpp_ofc.rate_limiter.rates import CounterSample, Rate
+from napps.xmpp_ofc.rate_limiter.policy import Buckets, Usage, Verdict, estimated_messages, judge
+from napps.xmpp_ofc.rate_limiter.rates import CounterSample
 from napps.xmpp_ofc.rate_limiter.records import (
     BlockRecord,
     EventKind,
@@ -37,16 +40,45 @@ from xmpp_ofc.cookies import Kind
 from xmpp_ofc.messages import FlowStatsReply
 
 
-class FloodEvaluation(SwitchRegistry):
-    """Rates of monitored clients -> nothing, a flag (history) or a block.
+def usage_since_last_poll(
+    monitored: Monitored, sample: CounterSample, min_elapsed: float, header: int
+) -> Usage | None:
+    """What the connection sent since its baseline, or None when there is no window yet.
 
-    Uses :class:`~.clients.ClientMonitoring` to find or adopt a reply's clients and
-    ``_start_block`` of :class:`~.blocks.BlockKeeping`.
+    Feeds ``sample`` to the connection's tracker (the displayed rates and the
+    next baseline). The first sample of a monitor we installed ourselves is a delta
+    from zero: its counters started at the install. An adopted or replaced flow
+    (older than our install) only sets the baseline, as :mod:`.rates` explains.
+    """
+    tracker = monitored.tracker
+    previous = tracker.last
+    fresh = (
+        previous is None and sample.duration <= (sample.at - monitored.installed_at) + STALE_SLACK_S
+    )
+    rate = tracker.update(sample, min_elapsed)
+    if rate is not None and previous is not None:
+        packets = sample.packet_count - previous.packet_count
+        octets = sample.byte_count - previous.byte_count
+        elapsed = rate.elapsed
+    elif fresh:
+        packets, octets = sample.packet_count, sample.byte_count
+        elapsed = max(sample.duration, 1e-3)
+    else:
+        return None
+    return Usage(packets, max(0.0, octets - packets * header), elapsed)
+
+
+class FloodEvaluation(SwitchRegistry):
+    """Usage of monitored clients -> nothing, a flag (history) or a block.
+
+    Uses :class:`~.clients.ClientMonitoring` to find or adopt a reply's clients,
+    ``_start_block`` of :class:`~.blocks.BlockKeeping` and the limiter's
+    ``offences`` (:class:`~.escalation.OffenceLog`).
     """
 
     @locked
     def handle_flow_stats(self, reply: FlowStatsReply, now: Instant) -> list[AnyCommand]:
-        """Rates of every monitored client in ``reply``; block the ones flooding.
+        """Judge every monitored client in ``reply``; block the ones flooding.
 
         Entries of other kinds are skipped (the reply may answer of_core's poll of
         every flow). A monitor flow we do not know (lost state) is adopted.
@@ -54,9 +86,10 @@ class FloodEvaluation(SwitchRegistry):
         dpid = reply.dpid
         switch = self._switch(dpid)
         settings = self.settings
+        allowance = settings.allowance
         min_elapsed = min(1.0, settings.poll_interval_s / 2)
         monitor_kind = Kind.MONITOR
-        fresh: list[tuple[Client, Monitored, Rate]] = []
+        judged: list[tuple[Client, Monitored, Usage, Verdict]] = []
         for entry in reply.entries:
             if (entry.cookie >> cookies.KIND_SHIFT) & 0xFF != monitor_kind or (
                 cookies.owner_of(entry.cookie) is not cookies.Owner.RATE_LIMITER
@@ -70,83 +103,55 @@ class FloodEvaluation(SwitchRegistry):
             client, monitored = found
             monitored.last_seen = now.mono
             sample = CounterSample(entry.packet_count, entry.byte_count, entry.duration, now.mono)
-            if monitored.suspect:
-                monitored.suspect = False
-                rate = self._first_window_rate(monitored, sample, min_elapsed)
-            else:
-                rate = monitored.tracker.update(sample, min_elapsed)
-            if rate is not None:
-                fresh.append((client, monitored, rate))
+            usage = usage_since_last_poll(
+                monitored, sample, min_elapsed, header_bytes(client.ip_version)
+            )
+            if usage is None:
+                continue
+            if monitored.buckets is None:
+                monitored.buckets = Buckets(allowance, full=not monitored.suspect)
+            verdict = judge(monitored.buckets, usage, allowance, now.mono)
+            judged.append((client, monitored, usage, verdict))
         commands: list[AnyCommand] = []
-        for client, monitored, rate in fresh:
-            commands += self._evaluate(dpid, switch, client, monitored, rate=rate, now=now)
+        for client, monitored, usage, verdict in judged:
+            if verdict.act:
+                commands += self._act(
+                    dpid, switch, client, monitored, usage=usage, verdict=verdict, now=now
+                )
+            else:
+                monitored.flagged = False
         if settings.per_ip_aggregate:
-            commands += self._evaluate_aggregates(dpid, switch, fresh, now)
+            commands += self._evaluate_aggregates(dpid, switch, judged, now)
         return commands
 
-    def _first_window_rate(
-        self, monitored: Monitored, sample: CounterSample, min_elapsed: float
-    ) -> Rate | None:
-        """A suspect's rate at its first poll: from zero, over a window of at least one poll.
-
-        A monitor we installed counted every packet since its install, so its first
-        sample already is a delta from (0 packets, age 0) -- unless the flow is older
-        than our install (adopted, replaced in place), when the usual baseline rule
-        applies. The window is stretched to a full poll interval, so a login burst
-        (8-10 packets in a second) never looks worse than over a normal poll, while a
-        flood (thousands of packets) is over the threshold at once: a reconnect no
-        longer buys two polls of flooding.
-        """
-        tracker = monitored.tracker
-        fresh = (
-            tracker.last is None
-            and sample.duration <= (sample.at - monitored.installed_at) + STALE_SLACK_S
-        )
-        rate = tracker.update(sample, min_elapsed)  # the baseline of the next poll
-        if not fresh or rate is not None or sample.duration < min_elapsed:
-            return rate
-        window = max(sample.duration, self.settings.poll_interval_s)
-        tracker.rate = Rate(sample.packet_count / window, sample.byte_count / window, window)
-        return tracker.rate
-
-    def _is_flood(self, rate_ppm: float, payload_bpm: float, threshold_ppm: int) -> bool:
-        payload_threshold = self.settings.payload_threshold_bpm
-        return rate_ppm > threshold_ppm and (
-            payload_threshold == 0 or payload_bpm > payload_threshold
-        )
-
-    def _evaluate(
+    def _act(
         self,
         dpid: str,
         switch: SwitchState,
         client: Client,
         monitored: Monitored,
         *,
-        rate: Rate,
+        usage: Usage,
+        verdict: Verdict,
         now: Instant,
     ) -> list[AnyCommand]:
-        payload = rate.payload_bytes_per_min(header_bytes(client.ip_version))
-        if not self._is_flood(rate.packets_per_min, payload, self.settings.threshold_ppm):
-            monitored.flagged = False
-            return []
-        reason = (
-            f"{rate.packets_per_min:.0f} packets/min > {self.settings.threshold_ppm}, "
-            f"{payload:.0f} payload bytes/min"
+        """A sustained excess: block it, or flag it once where blocking is not ours to do."""
+        elapsed = max(usage.elapsed, 1e-9)
+        ppm = usage.packets / elapsed * 60
+        payload_bpm = usage.payload_bytes / elapsed * 60
+        why_not = (
+            "whitelisted"
+            if monitored.whitelisted
+            else "monitor-only mode"
+            if self.settings.mode is Mode.MONITOR
+            else "metered"  # its meter polices it in the switch
+            if monitored.meter_id is not None
+            else None
         )
-        enforce = not monitored.whitelisted and self.settings.mode is not Mode.MONITOR
-        if monitored.meter_id is not None:
-            enforce = False  # its meter polices it in the switch
-        if not enforce:
+        if why_not is not None:
             if not monitored.flagged:
                 monitored.flagged = True
                 self.flags_total += 1
-                why = (
-                    "whitelisted"
-                    if monitored.whitelisted
-                    else "metered"
-                    if monitored.meter_id is not None
-                    else "monitor-only mode"
-                )
                 self._record(
                     HistoryEvent(
                         at=now.wall,
@@ -154,9 +159,9 @@ class FloodEvaluation(SwitchRegistry):
                         dpid=dpid,
                         ip=client.ip,
                         port=client.port,
-                        reason=f"{reason} ({why})",
-                        packets_per_min=rate.packets_per_min,
-                        payload_bytes_per_min=payload,
+                        reason=f"{verdict.reason} ({why_not})",
+                        packets_per_min=ppm,
+                        payload_bytes_per_min=payload_bpm,
                         packet_count=last_packets(monitored),
                         byte_count=last_bytes(monitored),
                     )
@@ -164,68 +169,105 @@ class FloodEvaluation(SwitchRegistry):
             return []
         if backing_off(switch.block_backoff, client, now):
             return []  # its drop flow was refused lately (table full); monitored meanwhile
-        duration = self.settings.block_duration_s
+        return self._sentence(
+            dpid,
+            switch,
+            client,
+            server_port=monitored.server_port,
+            reason=verdict.reason,
+            ppm=ppm,
+            payload_bpm=payload_bpm,
+            now=now,
+            monitored=monitored,
+        )
+
+    def _sentence(
+        self,
+        dpid: str,
+        switch: SwitchState,
+        client: Client,
+        *,
+        server_port: int | None,
+        reason: str,
+        ppm: float,
+        payload_bpm: float | None,
+        now: Instant,
+        monitored: Monitored | None = None,
+        whole_address: bool = False,
+    ) -> list[AnyCommand]:
+        """Count the offence of ``client``'s address; block for what its record says."""
+        settings = self.settings
+        offence = self.offences.record(client.ip, now.wall, settings.offence_window_s)
+        given = sentence(
+            offence,
+            block_duration_s=settings.block_duration_s,
+            block_max_s=settings.block_max_s,
+            address_block_after=settings.address_block_after,
+        )
+        whole = whole_address or given.whole_address or server_port is None
+        target = Client(client.ip, None) if whole else client
+        ports = settings.xmpp_ports if whole or server_port is None else (server_port,)
+        detail = f"offence {offence} of {client.ip} within {settings.offence_window_s} s"
+        if given.whole_address and not whole_address:
+            detail += f" (from offence {settings.address_block_after}: the whole address)"
         record = BlockRecord(
             dpid=dpid,
             ip=client.ip,
-            port=client.port,
-            server_ports=(monitored.server_port,),
+            port=target.port,
+            server_ports=tuple(ports),
             since=now.wall,
-            expires=now.wall + duration,
-            reason=reason,
+            expires=now.wall + given.duration_s,
+            reason=f"{reason}; {detail}; {given.duration_s} s",
             manual=False,
-            packets_per_min=rate.packets_per_min,
-            payload_bytes_per_min=payload,
+            packets_per_min=ppm,
+            payload_bytes_per_min=payload_bpm,
         )
-        return self._start_block(dpid, switch, client, record, now=now, monitored=monitored)
+        return self._start_block(dpid, switch, target, record, now=now, monitored=monitored)
 
     def _evaluate_aggregates(
         self,
         dpid: str,
         switch: SwitchState,
-        fresh: Iterable[tuple[Client, Monitored, Rate]],
+        judged: Iterable[tuple[Client, Monitored, Usage, Verdict]],
         now: Instant,
     ) -> list[AnyCommand]:
-        """Sum the fresh rates of each address's connections; block the address if over."""
+        """Sum each address's estimated messages/s over its connections; block it if over."""
         per_ip: dict[str, list[float]] = {}
-        for client, monitored, rate in fresh:
+        for client, monitored, usage, _ in judged:
             if monitored.whitelisted or client not in switch.clients:
                 continue  # whitelisted, or blocked by itself a moment ago
             sums = per_ip.setdefault(client.ip, [0.0, 0.0, 0])
-            sums[0] += rate.packets_per_min
-            sums[1] += rate.payload_bytes_per_min(header_bytes(client.ip_version))
+            elapsed = max(usage.elapsed, 1e-9)
+            sums[0] += estimated_messages(usage.packets, usage.payload_bytes) / elapsed
+            sums[1] += usage.packets / elapsed * 60
             sums[2] += 1
         commands: list[AnyCommand] = []
-        threshold = self.settings.aggregate_threshold_ppm
-        for ip, (ppm, payload, count) in per_ip.items():
+        limit = self.settings.aggregate_messages_per_s
+        for ip, (messages_per_s, ppm, count) in per_ip.items():
             target = Client(ip, None)
-            if target in switch.blocks or not self._is_flood(ppm, payload, threshold):
+            if messages_per_s <= limit or target in switch.blocks:
                 continue
             if backing_off(switch.block_backoff, target, now):
                 continue
             reason = (
-                f"address total {ppm:.0f} packets/min over {int(count)} connections "
-                f"> {threshold}, {payload:.0f} payload bytes/min"
+                f"address total {messages_per_s:.1f} msg/s over {int(count)} connections "
+                f"> {limit:g} msg/s"
             )
             if self.settings.mode is Mode.MONITOR:
                 self.flags_total += 1
                 self._record(
-                    HistoryEvent(
-                        now.wall, EventKind.FLAG, dpid, ip, None, reason, False, ppm, payload
-                    )
+                    HistoryEvent(now.wall, EventKind.FLAG, dpid, ip, None, reason, False, ppm)
                 )
                 continue
-            record = BlockRecord(
-                dpid=dpid,
-                ip=ip,
-                port=None,
-                server_ports=self.settings.xmpp_ports,
-                since=now.wall,
-                expires=now.wall + self.settings.block_duration_s,
+            commands += self._sentence(
+                dpid,
+                switch,
+                target,
+                server_port=None,
                 reason=reason,
-                manual=False,
-                packets_per_min=ppm,
-                payload_bytes_per_min=payload,
+                ppm=ppm,
+                payload_bpm=None,
+                now=now,
+                whole_address=True,
             )
-            commands += self._start_block(dpid, switch, target, record, now=now)
         return commands

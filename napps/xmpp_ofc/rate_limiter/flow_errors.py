@@ -84,6 +84,8 @@ class FlowErrorRollback(SwitchRegistry):
         if self.store is not None:
             self.store.delete_block(dpid, client.ip, client.port)
         retry = back_off(switch.block_backoff, client, now)
+        if not block.manual:
+            self.offences.pardon(client.ip)  # a block that never was is no offence
         self._record(
             HistoryEvent(
                 at=now.wall,

@@ -7,24 +7,26 @@ is counted, no hard-coded server port.
 
 Life of a client on a switch::
 
-    capture packet-in --> monitored --(over threshold)--> blocked --(FLOW_REMOVED
+    capture packet-in --> monitored --(over allowance)--> blocked --(FLOW_REMOVED
           ^                   |  (idle FLOW_REMOVED)         |      hard timeout,
           |                   v                              |      REST, whitelist)
           +--------------- forgotten <-----------------------+
 
-Flood = packets/min over ``threshold_ppm`` AND payload bytes/min over
-``payload_threshold_bpm`` (heavy receivers send many payload-free ACKs; see
-:mod:`.settings_model`). Whitelisted clients are monitored (their monitor flow keeps
+When a client is over its allowance is :mod:`.policy` (token buckets on payload
+bytes and messages, acted on only when one stays empty for ``sustain_s``); how long
+it is blocked, and when its whole address is, is :mod:`.escalation` (fail2ban's
+``bantime.increment``). Whitelisted clients are monitored (their monitor flow keeps
 their packets off the capture flow) but never blocked. In meter mode a client whose
 switch supports meters is policed by its own meter and not blocked; without
 support, or without a free meter id, it falls back to blocking.
 
-Reconnects (DESIGN section 5: a new source port must not escape a block): with
-``per_ip_aggregate`` a capture packet-in from an address that has an automatic
-per-connection block is blocked at once until that block ends (counted as kind
-``reconnect``); without it (NAT-safe: one address may be many users) the new
-connection is monitored as a *suspect* and judged at its first poll, from a zero
-baseline over at least one poll interval, instead of after two polls.
+Reconnects (DESIGN section 5: a new source port must not escape a block): a new
+connection of an address that is blocked or offended within ``offence_window_s``
+is a *suspect*: its buckets start empty, so it gets no fresh burst, and its next
+offence is blocked longer (from the ``address_block_after``-th on, the whole
+address). With ``per_ip_aggregate`` a capture packet-in from an address that has
+an automatic per-connection block is blocked at once until that block ends
+(counted as kind ``reconnect``).
 
 Self-healing: a capture packet-in from a client we believe monitored or blocked
 means its flow is missing on the switch (deleted by someone, lost in a reconnect
@@ -80,6 +82,7 @@ from napps.xmpp_ofc.rate_limiter.errors import (
     UnknownSwitchError,
     WhitelistedError,
 )
+from napps.xmpp_ofc.rate_limiter.escalation import OffenceLog
 from napps.xmpp_ofc.rate_limiter.evaluation import FloodEvaluation
 from napps.xmpp_ofc.rate_limiter.flow_errors import FlowErrorRollback
 from napps.xmpp_ofc.rate_limiter.flows import Client
@@ -93,6 +96,7 @@ from napps.xmpp_ofc.rate_limiter.records import (
 )
 from napps.xmpp_ofc.rate_limiter.registry import SwitchRegistry
 from napps.xmpp_ofc.rate_limiter.settings_model import (
+    RETIRED_SETTINGS,
     LimiterSettings,
     Mode,
     SettingsUpdate,
@@ -131,6 +135,7 @@ __all__ = [
 ]
 
 DEFAULT_HISTORY_LIMIT = 1000
+DEFAULT_POLL_CPU_BUDGET = 0.25
 
 
 class RateLimiter(
@@ -154,6 +159,7 @@ class RateLimiter(
         store: LimiterStore | None = None,
         history_limit: int = DEFAULT_HISTORY_LIMIT,
         capture: CaptureBounds | None = None,
+        poll_cpu_budget: float = DEFAULT_POLL_CPU_BUDGET,
     ) -> None:
         self.settings = settings or LimiterSettings()
         self.capture = capture or CaptureBounds()  # the capture path's bounds (issue 14)
@@ -169,6 +175,10 @@ class RateLimiter(
         self.meter_fallbacks = 0
         self.flow_errors_total: Counter[str] = Counter()  # by flow kind
         self.connection_guard = ConnectionGuard()  # connection floods (issue 14)
+        self.offences = OffenceLog()  # repeat offenders (escalation.py)
+        #: Share of one core a switch's polls may take: a switch whose last reply
+        #: took ``cost`` s to judge is polled every ``cost / budget`` s at the most often.
+        self.poll_cpu_budget = poll_cpu_budget
 
     # --- persistence ------------------------------------------------------------
 
@@ -185,6 +195,14 @@ class RateLimiter(
             return
         stored = self.store.load_settings()
         if stored is not None:
+            retired = sorted(key for key in stored if key in RETIRED_SETTINGS)
+            if retired:
+                log.warning(
+                    "stored rate_limiter settings %s are retired (now %s): dropped",
+                    retired,
+                    "; ".join(RETIRED_SETTINGS[key] for key in retired),
+                )
+                stored = {k: v for k, v in stored.items() if k not in RETIRED_SETTINGS}
             try:
                 self.settings = LimiterSettings.from_json(stored)
             except ValueError as error:
@@ -231,7 +249,9 @@ class RateLimiter(
         if flood or not self._may_monitor(dpid, switch, client, now):
             return flood
         commands = self._start_monitoring(dpid, switch, client, packet.tp_dst, now)
-        if sibling is not None:
+        if sibling is not None or self.offences.recent(
+            client.ip, now.wall, self.settings.offence_window_s
+        ):
             switch.clients[client].suspect = True
         return commands
 
@@ -259,14 +279,16 @@ class RateLimiter(
     def poll_requests(self, now: Instant) -> list[RequestFlowStats]:
         """One cookie-filtered flow-stats request per connected switch that is due.
 
-        A switch without monitored clients is not polled (nothing to measure).
+        A switch without monitored clients is not polled (nothing to measure). A
+        switch whose replies are costly to judge (tens of thousands of clients) is
+        polled less often than ``poll_interval_s``, within ``poll_cpu_budget``.
         """
         cookie, mask = flows.monitor_poll_selector()
         requests = []
-        interval = self.settings.poll_interval_s
         for dpid, switch in self._switches.items():
             if not switch.up or not switch.clients:
                 continue
+            interval = self.poll_interval(switch)
             # A 5 % early margin keeps a timer that fires slightly early from
             # skipping a whole interval.
             if switch.last_poll is not None and now.mono - switch.last_poll < interval * 0.95:
@@ -274,6 +296,17 @@ class RateLimiter(
             switch.last_poll = now.mono
             requests.append(RequestFlowStats(dpid, cookie, mask, table_id=0))
         return requests
+
+    def poll_interval(self, switch: SwitchState) -> float:
+        """Seconds between two polls of ``switch``: the setting, or longer within budget."""
+        return max(self.settings.poll_interval_s, switch.poll_cost / self.poll_cpu_budget)
+
+    @locked
+    def record_poll_cost(self, dpid: str, seconds: float) -> None:
+        """How long judging the last reply of ``dpid`` took (the shell measures it)."""
+        switch = self._switches.get(dpid)
+        if switch is not None:
+            switch.poll_cost = max(0.0, seconds)
 
     @locked
     def tick(self, now: Instant) -> list[AnyCommand]:
@@ -283,8 +316,8 @@ class RateLimiter(
         monitor; this catches the ones lost while a switch was away.
         """
         commands: list[AnyCommand] = []
-        forget_after = self.settings.monitor_idle_timeout_s + 3 * self.settings.poll_interval_s
         for dpid, switch in self._switches.items():
+            forget_after = self.settings.monitor_idle_timeout_s + 3 * self.poll_interval(switch)
             for block in list(switch.blocks.values()):
                 if block.remaining(now.wall) < -EXPIRY_GRACE_S:
                     commands += self._end_block(block, UnblockReason.EXPIRED, now, "timer")
@@ -458,6 +491,7 @@ class RateLimiter(
         if block is None:
             raise NotBlockedError(f"{target} is not blocked on switch {dpid}")
         commands = self._end_block(block, UnblockReason.MANUAL, now, "unblocked over REST")
+        self.offences.forget(target.ip)  # the operator forgave it: the next offence is a first
         if switch.up:
             commands.append(DeleteFlows(dpid, flows.delete_block(target)))
         return commands

@@ -104,16 +104,22 @@ def startup_settings() -> LimiterSettings:
             "xmpp_ports", f"{settings.ENV_PREFIX}XMPP_PORTS={settings.XMPP_PORTS!r}"
         ) from None
     return LimiterSettings(
-        threshold_ppm=settings.THRESHOLD_PPM,
-        payload_threshold_bpm=settings.PAYLOAD_THRESHOLD_BPM,
+        payload_rate_bps=settings.PAYLOAD_RATE_BPS,
+        payload_burst_bytes=settings.PAYLOAD_BURST_BYTES,
+        message_rate_per_s=settings.MESSAGE_RATE_PER_S,
+        message_burst=settings.MESSAGE_BURST,
+        sustain_s=settings.SUSTAIN,
         poll_interval_s=settings.POLL_INTERVAL,
         block_duration_s=settings.BLOCK_DURATION,
+        block_max_s=settings.BLOCK_MAX,
+        offence_window_s=settings.OFFENCE_WINDOW,
+        address_block_after=settings.ADDRESS_BLOCK_AFTER,
         monitor_idle_timeout_s=settings.MONITOR_IDLE_TIMEOUT,
         xmpp_ports=tuple(ports),
         whitelist=tuple(_csv(settings.WHITELIST)),
         mode=settings.MODE,
         per_ip_aggregate=settings.PER_IP_AGGREGATE,
-        aggregate_threshold_ppm=settings.AGGREGATE_THRESHOLD_PPM,
+        aggregate_messages_per_s=settings.AGGREGATE_MESSAGES_PER_S,
         meter_rate_pps=settings.METER_RATE_PPS,
         meter_burst_packets=settings.METER_BURST_PACKETS,
     )
@@ -159,6 +165,7 @@ class Main(ModuleShell, KytosNApp):
             store=self.store,
             history_limit=settings.HISTORY_LIMIT,
             capture=capture_bounds(),
+            poll_cpu_budget=settings.POLL_CPU_BUDGET,
         )
         self.limiter.load_persisted(now())
         self.start_shell()
@@ -264,7 +271,9 @@ class Main(ModuleShell, KytosNApp):
             pending.remove(xid)
             started = time.perf_counter()
             self.sender.send(self.limiter.handle_flow_stats(reply, now()))
-        metrics.POLL_SECS.labels(reply.dpid).observe(time.perf_counter() - started)
+            cost = time.perf_counter() - started
+            self.limiter.record_poll_cost(reply.dpid, cost)
+        metrics.POLL_SECS.labels(reply.dpid).observe(cost)
 
     @listen_on_loop("kytos/of_core.multipart_reply.received")
     def on_multipart_reply(self, event: KytosEvent) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from napps.xmpp_ofc.rate_limiter.capture_bounds import CaptureBounds, capture_meter_id
 from napps.xmpp_ofc.rate_limiter.errors import UnknownSwitchError
+from napps.xmpp_ofc.rate_limiter.escalation import OffenceLog
 from napps.xmpp_ofc.rate_limiter.records import HistoryEvent, LimiterStore
 from napps.xmpp_ofc.rate_limiter.settings_model import LimiterSettings, header_bytes
 from napps.xmpp_ofc.rate_limiter.state import SwitchState, locked
@@ -36,6 +37,7 @@ class SwitchRegistry:
     meter_fallbacks: int
     flow_errors_total: Counter[str]  # by flow kind
     capture: CaptureBounds
+    offences: OffenceLog
     unmonitored_total: Counter[str]  # by capture_bounds.Unmonitored
 
     def _switch(self, dpid: str) -> SwitchState:

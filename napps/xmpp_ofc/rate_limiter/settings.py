@@ -10,7 +10,7 @@ stops it with a message naming the setting). They can be changed at runtime
 over REST (PATCH ``v1/settings``); the changed values are stored in SQLite and
 win over this file at the next start. Delete the database file (or PATCH back)
 to return to these defaults. README.md explains each one, including why a
-flood needs BOTH thresholds (heavy receivers send many payload-free ACKs).
+policy (token buckets in ejabberd/prosody terms, fail2ban-style escalation).
 """
 
 from xmpp_ofc.settings_env import env_setting
@@ -19,17 +19,30 @@ ENV_PREFIX = "XMPP_OFC_RATE_LIMITER_"
 
 # --- policy (start-up defaults of LimiterSettings, changeable over REST) -------------
 
-#: Packets a minute, client -> server, above which a client may be flooding.
-THRESHOLD_PPM: int = env_setting(ENV_PREFIX, "THRESHOLD_PPM", 100)
+#: Payload bytes/s a connection may send, sustained, and its burst (ejabberd's
+#: ``normal`` shaper: 3000 B/s, 20 kB).
+PAYLOAD_RATE_BPS: int = env_setting(ENV_PREFIX, "PAYLOAD_RATE_BPS", 3000)
+PAYLOAD_BURST_BYTES: int = env_setting(ENV_PREFIX, "PAYLOAD_BURST_BYTES", 20000)
 
-#: TCP payload bytes a minute that must ALSO be exceeded (0: packets only).
-PAYLOAD_THRESHOLD_BPM: int = env_setting(ENV_PREFIX, "PAYLOAD_THRESHOLD_BPM", 6000)
+#: Messages/s (estimated from data packets) a connection may send, and its burst.
+MESSAGE_RATE_PER_S: float = env_setting(ENV_PREFIX, "MESSAGE_RATE_PER_S", 5.0)
+MESSAGE_BURST: int = env_setting(ENV_PREFIX, "MESSAGE_BURST", 10)
 
-#: Seconds between two flow-stats polls of a switch (the rate window).
-POLL_INTERVAL: float = env_setting(ENV_PREFIX, "POLL_INTERVAL", 10.0)
+#: Seconds a bucket must stay empty before the client is stopped.
+SUSTAIN: float = env_setting(ENV_PREFIX, "SUSTAIN", 2.0)
 
-#: Seconds a flooding client is blocked (the drop flow's hard timeout).
+#: Seconds between two flow-stats polls of a switch (longer for switches whose
+#: replies cost more than POLL_CPU_BUDGET of a core to judge).
+POLL_INTERVAL: float = env_setting(ENV_PREFIX, "POLL_INTERVAL", 1.0)
+
+#: Seconds the first automatic block of an address lasts; each further offence
+#: within OFFENCE_WINDOW doubles it, up to BLOCK_MAX (fail2ban's bantime.increment).
 BLOCK_DURATION: int = env_setting(ENV_PREFIX, "BLOCK_DURATION", 60)
+BLOCK_MAX: int = env_setting(ENV_PREFIX, "BLOCK_MAX", 3600)
+OFFENCE_WINDOW: int = env_setting(ENV_PREFIX, "OFFENCE_WINDOW", 3600)
+
+#: From this offence of an address on, the whole address is blocked (0: never).
+ADDRESS_BLOCK_AFTER: int = env_setting(ENV_PREFIX, "ADDRESS_BLOCK_AFTER", 2)
 
 #: Seconds without packets after which the switch removes a monitor flow.
 MONITOR_IDLE_TIMEOUT: int = env_setting(ENV_PREFIX, "MONITOR_IDLE_TIMEOUT", 120)
@@ -46,8 +59,8 @@ MODE: str = env_setting(ENV_PREFIX, "MODE", "block")
 #: Also sum each source address's connections and block the address as a whole.
 PER_IP_AGGREGATE: bool = env_setting(ENV_PREFIX, "PER_IP_AGGREGATE", False)
 
-#: Packets a minute of one address over all its connections (PER_IP_AGGREGATE).
-AGGREGATE_THRESHOLD_PPM: int = env_setting(ENV_PREFIX, "AGGREGATE_THRESHOLD_PPM", 1000)
+#: Messages/s of one address over all its connections (PER_IP_AGGREGATE).
+AGGREGATE_MESSAGES_PER_S: float = env_setting(ENV_PREFIX, "AGGREGATE_MESSAGES_PER_S", 50.0)
 
 #: Meter mode: packets/s each client may send before the switch drops.
 METER_RATE_PPS: int = env_setting(ENV_PREFIX, "METER_RATE_PPS", 2)
@@ -68,6 +81,11 @@ MAX_MONITORED_PER_SWITCH: int = env_setting(ENV_PREFIX, "MAX_MONITORED_PER_SWITC
 MAX_MONITORED_PER_ADDRESS: int = env_setting(ENV_PREFIX, "MAX_MONITORED_PER_ADDRESS", 64)
 
 # --- the shell ------------------------------------------------------------------------
+
+#: Share of one core the polls of one switch may take (start-up only): at 50k
+#: monitored clients a reply takes ~0.8 s to judge, so that switch is polled every
+#: ~3 s instead of every POLL_INTERVAL.
+POLL_CPU_BUDGET: float = env_setting(ENV_PREFIX, "POLL_CPU_BUDGET", 0.25)
 
 #: SQLite file of settings, blocks and history; empty: Kytos' var dir
 #: (``$VIRTUAL_ENV/var/lib/kytos/xmpp_ofc/rate_limiter.sqlite``).

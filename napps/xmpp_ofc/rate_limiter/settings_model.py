@@ -5,20 +5,9 @@ value can never reach the policy: a REST PATCH goes through :func:`apply_patch`,
 which either returns a complete new value plus what must change on the switches,
 or raises :class:`SettingsError` naming the field and changes nothing.
 
-How a flood is told apart from a heavy *receiver* (shared/xmpp-lab-facts.md, 6):
-a client that receives M messages a minute sends M pure ACKs a minute, as many
-packets as a client that sends M messages. A pure ACK carries no TCP payload
-(66 bytes on the wire over IPv4 with TCP timestamps, 86 over IPv6), a chat stanza
-carries at least ~60 bytes of payload (``<message to='a@b'><body>x</body></message>``),
-real ones a few hundred. So a client is flooding only when BOTH
-
-* packets per minute > ``threshold_ppm``, AND
-* payload bytes per minute > ``payload_threshold_bpm``, where payload bytes are
-  ``byte_count - packet_count * header_bytes`` (see :func:`header_bytes`).
-
-``payload_threshold_bpm`` = 0 turns the byte test off (the seed's packets-only rule).
-The default, 6000 B/min, is 100 minimal stanzas a minute; a pure-ACK receiver
-stays near 0 whatever its packet rate.
+The policy's settings are shaper terms (:mod:`.policy`): a payload byte rate and
+burst, a message rate and burst, and how long a client must stay over them before
+it is stopped. The escalation settings are fail2ban's (:mod:`.escalation`).
 """
 
 from __future__ import annotations
@@ -29,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
+
+from napps.xmpp_ofc.rate_limiter.policy import Allowance
 
 MAX_TIMEOUT = 0xFFFF  # OpenFlow idle/hard timeouts are 16-bit seconds
 MAX_PORTS = 16
@@ -118,27 +109,43 @@ def _whitelist(value: Any) -> tuple[str, ...]:
 class LimiterSettings:
     """All tunables; defaults are what an operator gets without configuring anything.
 
-    * ``threshold_ppm`` 100: the seed's example (packets a minute, client -> server).
-    * ``poll_interval_s`` 10: a login (8-10 packets within a second) spread over a
-      10 s window is 48-60 packets/min, under the default threshold; at 5 s a
-      login alone would look like 100+/min.
-    * ``block_duration_s`` 60, ``monitor_idle_timeout_s`` 120: an idle client's
-      keepalive comes every 300 s, so its monitor idles out and the next keepalive
-      costs one packet-in; a live chat client keeps its monitor.
-    * ``meter_rate_pps`` 2 with a burst of 50 packets: the threshold (100/min) in
-      packets per second, rounded up, with room for a login.
+    * ``payload_rate_bps`` 3000 with a ``payload_burst_bytes`` of 20000: ejabberd's
+      ``normal`` shaper, so sustained traffic is never held to less than what
+      ejabberd ships (and ejabberd only slows such a client down; we block it).
+    * ``message_rate_per_s`` 5 with a ``message_burst`` of 10: a person types far
+      less; a login is ~10 packets; 30 messages in 3 s leave the bucket dry for
+      at most one window. A 20 msg/s flood empties it within a second.
+    * ``sustain_s`` 2: one dry window (a 100 kB stanza, a burst) is not enough.
+    * ``poll_interval_s`` 1: the bucket is judged every second, so a 20 msg/s
+      flood is stopped 3-4 s after its first message. Switches with many clients
+      are polled less often, to keep the poll's CPU within budget (``main.py``).
+    * ``block_duration_s`` 60, doubled for each further offence of the address
+      within ``offence_window_s`` 3600, at most ``block_max_s`` 3600; from the
+      ``address_block_after`` 2nd offence on the whole address is blocked
+      (fail2ban's ``bantime``/``findtime``/``bantime.increment``).
+    * ``monitor_idle_timeout_s`` 120: an idle client's keepalive comes every
+      300 s, so its monitor idles out and the next keepalive costs one
+      packet-in; a live chat client keeps its monitor.
+    * ``meter_rate_pps`` 2 with a burst of 50 packets: meter mode's per-client
+      police, with room for a login.
     """
 
-    threshold_ppm: int = 100
-    payload_threshold_bpm: int = 6000
-    poll_interval_s: float = 10.0
+    payload_rate_bps: int = 3000
+    payload_burst_bytes: int = 20000
+    message_rate_per_s: float = 5.0
+    message_burst: int = 10
+    sustain_s: float = 2.0
+    poll_interval_s: float = 1.0
     block_duration_s: int = 60
+    block_max_s: int = 3600
+    offence_window_s: int = 3600
+    address_block_after: int = 2
     monitor_idle_timeout_s: int = 120
     xmpp_ports: tuple[int, ...] = (5222,)
     whitelist: tuple[str, ...] = ()
     mode: Mode = Mode.BLOCK
     per_ip_aggregate: bool = False
-    aggregate_threshold_ppm: int = 1000
+    aggregate_messages_per_s: float = 50.0
     meter_rate_pps: int = 2
     meter_burst_packets: int = 50
     _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
@@ -146,12 +153,22 @@ class LimiterSettings:
     )
 
     def __post_init__(self) -> None:
-        _int("threshold_ppm", self.threshold_ppm, 1, 1_000_000)
-        _int("payload_threshold_bpm", self.payload_threshold_bpm, 0, 1_000_000_000)
-        object.__setattr__(
-            self, "poll_interval_s", _number("poll_interval_s", self.poll_interval_s, 1, 3600)
-        )
+        _int("payload_rate_bps", self.payload_rate_bps, 1, 1_000_000_000)
+        _int("payload_burst_bytes", self.payload_burst_bytes, 0, 1_000_000_000)
+        self._set_number("message_rate_per_s", 0.01, 1_000_000)
+        _int("message_burst", self.message_burst, 0, 1_000_000)
+        self._set_number("sustain_s", 0, 600)
+        self._set_number("poll_interval_s", 0.5, 3600)
         _int("block_duration_s", self.block_duration_s, 1, MAX_TIMEOUT)
+        _int("block_max_s", self.block_max_s, 1, MAX_TIMEOUT)
+        if self.block_max_s < self.block_duration_s:
+            raise SettingsError(
+                "block_max_s",
+                f"must be at least block_duration_s ({self.block_duration_s}), "
+                f"got {self.block_max_s}",
+            )
+        _int("offence_window_s", self.offence_window_s, 0, 30 * 86400)
+        _int("address_block_after", self.address_block_after, 0, 1000)
         _int("monitor_idle_timeout_s", self.monitor_idle_timeout_s, 1, MAX_TIMEOUT)
         object.__setattr__(self, "xmpp_ports", _ports(self.xmpp_ports))
         whitelist = _whitelist(self.whitelist)
@@ -166,9 +183,23 @@ class LimiterSettings:
             raise SettingsError(
                 "per_ip_aggregate", f"must be true or false, got {self.per_ip_aggregate!r}"
             )
-        _int("aggregate_threshold_ppm", self.aggregate_threshold_ppm, 1, 10_000_000)
+        self._set_number("aggregate_messages_per_s", 0.01, 10_000_000)
         _int("meter_rate_pps", self.meter_rate_pps, 1, 1_000_000)
         _int("meter_burst_packets", self.meter_burst_packets, 0, 1_000_000)
+
+    def _set_number(self, name: str, low: float, high: float) -> None:
+        object.__setattr__(self, name, _number(name, getattr(self, name), low, high))
+
+    @property
+    def allowance(self) -> Allowance:
+        """The per-connection allowance the policy judges against."""
+        return Allowance(
+            payload_rate_bps=self.payload_rate_bps,
+            payload_burst_bytes=self.payload_burst_bytes,
+            message_rate_per_s=self.message_rate_per_s,
+            message_burst=self.message_burst,
+            sustain_s=self.sustain_s,
+        )
 
     def is_whitelisted(self, ip: str) -> bool:
         """True when ``ip`` lies in a whitelisted network (never blocked)."""
@@ -191,14 +222,23 @@ class LimiterSettings:
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LimiterSettings) if f.init)
 
+#: Settings of releases before the shaper policy, and what replaced them. A stored
+#: value of one is logged and dropped; a PATCH naming one is refused with this hint.
+RETIRED_SETTINGS: dict[str, str] = {
+    "threshold_ppm": "message_rate_per_s and message_burst",
+    "payload_threshold_bpm": "payload_rate_bps and payload_burst_bytes",
+    "aggregate_threshold_ppm": "aggregate_messages_per_s",
+}
+
 
 @dataclass(frozen=True)
 class SettingsEffects:
     """What an accepted patch means for flows and state already in place.
 
-    Changes not listed take effect by themselves: the threshold, byte threshold,
-    aggregate threshold and poll interval at the next evaluation/poll; the block
-    duration for blocks made after the change (a running block keeps the expiry it
+    Changes not listed take effect by themselves: the allowance, sustain time,
+    aggregate limit and poll interval at the next evaluation/poll (a bucket fuller
+    than a new, smaller burst is clamped then); block durations and escalation for
+    blocks made after the change (a running block keeps the expiry it
     was announced with, and its drop flow's hard timeout cannot be changed anyway).
     """
 
@@ -235,6 +275,11 @@ def apply_patch(current: LimiterSettings, patch: Mapping[str, Any]) -> SettingsU
     """
     if not isinstance(patch, Mapping):
         raise SettingsError("settings", f"must be a JSON object, got {patch!r}")
+    retired = sorted(str(key) for key in patch if key in RETIRED_SETTINGS)
+    if retired:
+        raise SettingsError(
+            retired[0], f"retired setting; use {RETIRED_SETTINGS[retired[0]]} (README.md)"
+        )
     unknown = sorted(str(key) for key in patch if key not in SETTING_NAMES)
     if unknown:
         raise SettingsError(
@@ -272,6 +317,7 @@ def _effects(old: LimiterSettings, new: LimiterSettings, changed: Iterable[str])
 __all__ = [
     "HEADER_BYTES_IPV4",
     "HEADER_BYTES_IPV6",
+    "RETIRED_SETTINGS",
     "SETTING_NAMES",
     "LimiterSettings",
     "Mode",

@@ -20,6 +20,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 from napps.xmpp_ofc.rate_limiter.flows import Client
+from napps.xmpp_ofc.rate_limiter.policy import Buckets
 from napps.xmpp_ofc.rate_limiter.rates import RateTracker
 from napps.xmpp_ofc.rate_limiter.records import BlockRecord
 
@@ -119,6 +120,7 @@ class Monitored:
     """One monitored client connection (slots: there may be 50k per switch)."""
 
     __slots__ = (
+        "buckets",
         "flagged",
         "installed_at",
         "last_heal",
@@ -142,8 +144,10 @@ class Monitored:
         self.whitelisted = whitelisted
         self.meter_id: int | None = None
         self.flagged = False
-        #: Connected while another connection of its address was blocked (auto):
-        #: its first poll is judged from a zero baseline (see ``_first_window_rate``).
+        #: Its token buckets (:mod:`.policy`), made at its first judgement.
+        self.buckets: Buckets | None = None
+        #: Connected while its address was blocked or had offended lately: its
+        #: buckets start empty, so a reconnect buys no fresh burst.
         self.suspect = False
         # The address as a switch echoes it in a match (IPv6 fully expanded).
         address = ipaddress.ip_address(client.ip)
@@ -227,6 +231,8 @@ class SwitchState:
     meter_support: MeterSupport | None = None
     meter_ids: MeterIds | None = None
     last_poll: float | None = None
+    #: CPU seconds the evaluation of its last poll reply took (adaptive polling).
+    poll_cost: float = 0.0
     #: Monotonic time of the last "monitor bound reached" log line (capture_bounds).
     bound_logged: float = float("-inf")
 

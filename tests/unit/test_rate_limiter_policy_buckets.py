@@ -1,0 +1,136 @@
+"""policy.py and escalation.py alone: every edge of the buckets, the verdict and the sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from napps.xmpp_ofc.rate_limiter.escalation import OffenceLog, sentence
+from napps.xmpp_ofc.rate_limiter.policy import (
+    Allowance,
+    Buckets,
+    Usage,
+    estimated_messages,
+    judge,
+)
+
+ALLOWANCE = Allowance(
+    payload_rate_bps=3000,
+    payload_burst_bytes=20000,
+    message_rate_per_s=5,
+    message_burst=10,
+    sustain_s=2,
+)
+
+
+def window(messages: int, payload_each: int = 140, elapsed: float = 1.0) -> Usage:
+    return Usage(messages, messages * payload_each, elapsed)
+
+
+@pytest.mark.parametrize(
+    ("packets", "payload", "expected"),
+    [
+        (100, 0, 0),  # pure ACKs
+        (100, 100 * 12, 0),  # ACKs with SACK options
+        (20, 20 * 140, 20),  # short chat messages: one per packet
+        (70, 100_000, 70),  # one large stanza: at most one per packet
+        (1, 10_000, 1),
+        (10, 10 * 50, pytest.approx(5.0)),  # below the smallest stanza: fewer
+    ],
+)
+def test_estimated_messages(packets: int, payload: int, expected: float) -> None:
+    assert estimated_messages(packets, payload) == expected
+
+
+def test_buckets_start_full_or_empty() -> None:
+    assert (Buckets(ALLOWANCE).payload, Buckets(ALLOWANCE).messages) == (20000, 10)
+    empty = Buckets(ALLOWANCE, full=False)
+    assert (empty.payload, empty.messages) == (0, 0)
+
+
+def test_exactly_the_burst_plus_the_refill_is_not_over() -> None:
+    buckets = Buckets(ALLOWANCE)
+    verdict = judge(buckets, window(15), ALLOWANCE, now=1)  # 10 tokens + 5 refilled
+    assert not verdict.over and buckets.messages == 0
+    assert judge(buckets, window(5), ALLOWANCE, now=2).over is False  # at the rate: never dry
+
+
+def test_one_message_more_is_over_but_not_acted_on() -> None:
+    buckets = Buckets(ALLOWANCE)
+    verdict = judge(buckets, window(16), ALLOWANCE, now=1)
+    assert verdict.over and not verdict.act
+    assert buckets.messages == 0 and buckets.dry_since == 1
+
+
+def test_acted_on_once_dry_for_sustain_s_and_the_spell_ends_when_it_refills() -> None:
+    buckets = Buckets(ALLOWANCE)
+    assert not judge(buckets, window(20), ALLOWANCE, now=1).act
+    assert not judge(buckets, window(20), ALLOWANCE, now=2).act  # dry 1 s
+    verdict = judge(buckets, window(20), ALLOWANCE, now=3)  # dry 2 s
+    assert (
+        verdict.act and "20.0 msg/s > 5 msg/s" in verdict.reason and "for 2.0 s" in verdict.reason
+    )
+    assert not judge(buckets, window(0), ALLOWANCE, now=4).over
+    assert buckets.dry_since is None and buckets.messages == 5
+
+
+def test_tokens_never_go_below_zero_so_a_burst_is_no_debt() -> None:
+    buckets = Buckets(ALLOWANCE)
+    judge(buckets, window(500), ALLOWANCE, now=1)
+    assert not judge(buckets, window(5), ALLOWANCE, now=2).over
+
+
+def test_tokens_never_exceed_the_burst() -> None:
+    buckets = Buckets(ALLOWANCE)
+    judge(buckets, window(0, elapsed=3600), ALLOWANCE, now=3600)
+    assert buckets.messages == 10 and buckets.payload == 20000
+
+
+def test_the_byte_bucket_alone_catches_few_large_stanzas() -> None:
+    buckets = Buckets(ALLOWANCE)
+    usage = Usage(packets=3, payload_bytes=12_000, elapsed=1.0)  # 3 messages, 12 kB
+    verdicts = [judge(buckets, usage, ALLOWANCE, now=t) for t in (1, 2, 3, 4, 5)]
+    assert [v.over for v in verdicts] == [False, False, True, True, True]
+    assert [v.act for v in verdicts] == [False, False, False, False, True]
+    assert verdicts[-1].act and "payload B/s > 3000 B/s" in verdicts[-1].reason
+    assert "msg/s" not in verdicts[-1].reason
+
+
+def test_sustain_zero_acts_at_the_first_dry_window() -> None:
+    eager = Allowance(3000, 20000, 5, 10, sustain_s=0)
+    assert judge(Buckets(eager), window(16), eager, now=1).act
+
+
+def test_offences_count_within_the_window_and_are_forgiven_after_it() -> None:
+    log = OffenceLog()
+    assert log.recent("10.0.0.7", now=0, window_s=3600) == 0
+    assert log.record("10.0.0.7", now=0, window_s=3600) == 1
+    assert log.record("10.0.0.7", now=3600, window_s=3600) == 2  # 3600 s after: still in
+    assert log.record("10.0.0.7", now=7201, window_s=3600) == 1  # more than a window after
+    log.pardon("10.0.0.7")
+    assert log.recent("10.0.0.7", now=7201, window_s=3600) == 0
+    log.record("10.0.0.8", now=0, window_s=3600)
+    log.forget("10.0.0.8")
+    assert len(log) == 0
+
+
+def test_the_offence_log_is_bounded_and_forgets_the_least_recent_first() -> None:
+    log = OffenceLog(max_offenders=100)
+    for i in range(10_000):  # a flood of spoofed sources
+        log.record(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", now=i, window_s=3600)
+    assert len(log) == 100
+    assert log.recent("10.0.0.0", now=10_000, window_s=3600) == 0
+    assert log.recent("10.0.39.15", now=10_000, window_s=3600) == 1  # the 9999th
+
+
+@pytest.mark.parametrize(
+    ("offence", "duration", "whole"),
+    [(1, 60, False), (2, 120, True), (3, 240, True), (7, 3600, True), (10_000, 3600, True)],
+)
+def test_sentence_doubles_up_to_the_maximum(offence: int, duration: int, whole: bool) -> None:
+    given = sentence(offence, block_duration_s=60, block_max_s=3600, address_block_after=2)
+    assert (given.duration_s, given.whole_address) == (duration, whole)
+
+
+def test_address_block_after_zero_never_blocks_the_whole_address() -> None:
+    given = sentence(50, block_duration_s=60, block_max_s=3600, address_block_after=0)
+    assert not given.whole_address
