@@ -59,6 +59,12 @@ BODY_TAG = "xofc"
 TICK_SECONDS = 1.0
 WINDOW_SECONDS = 10.0
 MAX_BURST = 50  # messages one client sends back-to-back when it fell behind its pace
+#: The legitimate extremes (``LoadOptions.extremes``): one large stanza, one burst.
+LARGE_STANZA_BYTES = 100_000
+BURST_MESSAGES = 30
+BURST_SECONDS = 3.0
+EXTREME_LARGE_AT_S = 5.0
+EXTREME_BURST_AT_S = 15.0
 
 
 # --- statistics -------------------------------------------------------------------
@@ -162,6 +168,8 @@ class WorkerSpec:
     go_timeout: float = 60.0
     drain: float = 3.0
     reconnect_after: float | None = None  # seconds per session; None = one session
+    #: The host's first account also sends the legitimate extremes (``send_extremes``).
+    extremes: bool = False
 
     @property
     def hard_deadline(self) -> float:
@@ -190,8 +198,11 @@ def message_body(role: str, host: str, sent_at: float) -> str:
 
 
 def parse_body(body: str) -> tuple[str, str, float] | None:
-    """(role, sender host, send time) of a load message, None for anything else."""
-    parts = body.split()
+    """(role, sender host, send time) of a load message, None for anything else.
+
+    Anything after the fourth word is padding (the large stanza of ``send_extremes``).
+    """
+    parts = body.split(None, 4)[:4]
     if len(parts) != 4 or parts[0] != BODY_TAG or parts[1] not in ROLES:
         return None
     try:
@@ -343,6 +354,29 @@ class Worker:
         self.counters.delivered_from[sender] = self.counters.delivered_from.get(sender, 0) + 1
         self.counters.ttd[role].append(round((time.monotonic() - sent_at) * 1000.0, 3))
 
+    async def _send_extremes(self, client) -> None:
+        """What real users do now and then, on top of their pace (issue 14).
+
+        At 5 s one stanza with ~100 kB of body (an avatar, a paste); at 15 s a
+        burst of 30 messages within 3 s. Each counts as one sent user message.
+        """
+        own_jid = str(client.boundjid)
+        recipients = [jid for jid in self.spec.recipients if jid != own_jid] or [own_jid]
+        await asyncio.sleep(EXTREME_LARGE_AT_S)
+        padding = "x" * LARGE_STANZA_BYTES
+        self._send_one(client, random.choice(recipients), padding)
+        await asyncio.sleep(EXTREME_BURST_AT_S - EXTREME_LARGE_AT_S)
+        for _ in range(BURST_MESSAGES):
+            self._send_one(client, random.choice(recipients))
+            await asyncio.sleep(BURST_SECONDS / BURST_MESSAGES)
+
+    def _send_one(self, client, recipient: str, padding: str = "") -> None:
+        body = message_body(self.spec.role, self.spec.host, time.monotonic())
+        client.send_message(
+            mto=recipient, mbody=f"{body} {padding}" if padding else body, mtype="chat"
+        )
+        self.counters.sent[self.spec.role] += 1
+
     async def _send_paced(self, client, own_jid: str, stop_at: float) -> None:
         """Send at ``rate_per_minute``, starting at a random phase; catch up in bursts."""
         interval = 60.0 / self.spec.rate_per_minute
@@ -412,12 +446,19 @@ class Worker:
         ticker = asyncio.ensure_future(self._ticker())
         stop_at = asyncio.get_running_loop().time() + spec.duration
         passwords = dict(spec.accounts)
+        extremes = (
+            [asyncio.ensure_future(self._send_extremes(logged_in[0]))]
+            if spec.extremes and logged_in
+            else []
+        )
         last_clients = await asyncio.gather(
             *(
                 self._send_in_sessions(client, passwords[client.boundjid.user], stop_at)
                 for client in logged_in
             )
         )
+        for task in extremes:
+            task.cancel()
         await asyncio.sleep(spec.drain)  # let the last messages arrive
         ticker.cancel()
         self.stopping = True
@@ -477,6 +518,8 @@ class LoadOptions:
     drain: float = 3.0
     #: Spammers log in again (new connection) after this many seconds of spamming.
     spam_reconnect_after: float | None = None
+    #: One user per host also sends a 100 kB stanza (at 5 s) and 30 messages in 3 s (at 15 s).
+    extremes: bool = False
 
     def check(self) -> None:
         if not 1 <= self.duration <= 24 * 3600:
@@ -532,6 +575,7 @@ def worker_specs(description, options: LoadOptions) -> list[WorkerSpec]:
                 connect_timeout=options.connect_timeout,
                 drain=options.drain,
                 reconnect_after=options.spam_reconnect_after if role == "spam" else None,
+                extremes=options.extremes and role == "user",
             )
         )
     return specs
