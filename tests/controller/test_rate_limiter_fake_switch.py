@@ -44,7 +44,6 @@ _dpids = itertools.count(0x300)
 def controller(tmp_path_factory):
     base = tmp_path_factory.mktemp("rate_limiter_controller")
     env = {
-        "XMPP_OFC_RATE_LIMITER_POLL_INTERVAL": "1",
         "XMPP_OFC_RATE_LIMITER_TIMER_INTERVAL": "0.2",
         "XMPP_OFC_RATE_LIMITER_XMPP_PORTS": ",".join(map(str, PORTS)),
         "XMPP_OFC_RATE_LIMITER_DB_PATH": str(base / "rate_limiter.sqlite"),

@@ -37,11 +37,11 @@ API = "xmpp_ofc/rate_limiter/v1"
 XMPP_PORT = 5222
 FAST_PORT = 41001
 SLOW_PORT = 41002
-POLL_INTERVAL = 2
+POLL_INTERVAL = 1  # the shipped default
 BLOCK_DURATION = 10
-#: Fast: 50 messages/s of 200 bytes = 3000 packets/min, 600 kB/min (both thresholds x30+).
+#: Fast: 50 messages/s of 200 bytes: 10x the message allowance (5/s), 3x the payload one.
 FAST_RATE = 50
-#: Slow: one message every 2 s = 30 packets/min (threshold 100).
+#: Slow: one message every 2 s (allowance 5/s).
 SLOW_RATE = 0.5
 METER_PPS = 20
 METER_BURST = 20
@@ -49,7 +49,6 @@ METER_BURST = 20
 
 def controller_env(tmp_path, **extra: str) -> dict[str, str]:
     return {
-        "XMPP_OFC_RATE_LIMITER_POLL_INTERVAL": str(POLL_INTERVAL),
         "XMPP_OFC_RATE_LIMITER_BLOCK_DURATION": str(BLOCK_DURATION),
         "XMPP_OFC_RATE_LIMITER_TIMER_INTERVAL": "0.5",
         "XMPP_OFC_RATE_LIMITER_SWEEP_INTERVAL": "2",
