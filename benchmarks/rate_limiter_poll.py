@@ -12,7 +12,7 @@ code path, module by module, on one thread:
 2. dispatcher: ``pyof_decode.flow_stats_entries`` (records -> FlowStatsEntry) and
    ``Router.route_flow_stats`` (split by cookie owner), as
    ``Main.on_multipart_reply`` does on a handler thread;
-3. rate limiter: :meth:`RateLimiter.handle_flow_stats` (rates, thresholds,
+3. rate limiter: :meth:`RateLimiter.handle_flow_stats` (usage, the policy's buckets,
    blocks; 1 % of the clients flood, so the block path runs too).
 
 Kytos' event queues and threads are not in the measurement.  Each phase is
@@ -155,7 +155,8 @@ def pyof_path(parts: Iterable[bytes]) -> FlowStatsReply:
 
 def monitored_limiter(population: list[Client]) -> RateLimiter:
     """A limiter that already monitors ``population`` (as capture packet-ins would do)."""
-    limiter = RateLimiter(LimiterSettings(poll_interval_s=60))
+    # sustain_s 0: the floods are blocked at this one measured poll, so the block path runs.
+    limiter = RateLimiter(LimiterSettings(poll_interval_s=60, sustain_s=0))
     limiter.restore(DPID, Instant(0.0, 0.0))
     switch = limiter._switch(DPID)  # bulk set-up; packet-in parsing is not what we measure
     for client in population:

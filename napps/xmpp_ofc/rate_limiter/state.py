@@ -121,6 +121,7 @@ class Monitored:
 
     __slots__ = (
         "buckets",
+        "cookie_id",
         "flagged",
         "installed_at",
         "last_heal",
@@ -152,6 +153,7 @@ class Monitored:
         # The address as a switch echoes it in a match (IPv6 fully expanded).
         address = ipaddress.ip_address(client.ip)
         self.match_ip = address.exploded if address.version == 6 else client.ip
+        self.cookie_id = client.cookie_id
 
 
 @dataclass(slots=True)
