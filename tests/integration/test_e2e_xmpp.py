@@ -446,12 +446,13 @@ def convergence_problems(lab: Lab) -> list[str]:
     expected = sorted((str(port), v6) for port in settings["xmpp_ports"] for v6 in (False, True))
     if captures != expected:
         problems.append(f"capture flows {captures}, expected {expected}")
+    # A whole-address block has no tp_src: "*" keeps it sortable beside port blocks.
     drops = sorted(
-        (flow.match.get("nw_src"), flow.match.get("tp_src"), flow.match.get("tp_dst"))
+        (flow.match.get("nw_src"), flow.match.get("tp_src", "*"), flow.match.get("tp_dst"))
         for flow in rate_limiter_flows(flows, Kind.BLOCK)
     )
     expected_drops = sorted(
-        (b["ip"], None if b["port"] is None else str(b["port"]), str(server_port))
+        (b["ip"], "*" if b["port"] is None else str(b["port"]), str(server_port))
         for b in blocked
         for server_port in b["server_ports"]
     )

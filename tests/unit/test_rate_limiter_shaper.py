@@ -225,3 +225,20 @@ def test_many_well_behaved_users_behind_one_address_are_never_blocked() -> None:
             user.send(2 if t % 3 == 0 else 0, 66 + 300)
         poll(limiter, float(t), *users)
     assert limiter.blocked() == []
+
+
+def test_per_ip_aggregate_blocks_an_address_only_when_its_total_stays_over() -> None:
+    """Opt-in summing: 20 connections of 3 msg/s each (60 > 50 msg/s), each within its own."""
+    limiter = RateLimiter(LimiterSettings(per_ip_aggregate=True))
+    limiter.restore(DPID, at(0))
+    connections = [connect(limiter, Client("192.0.2.9", 51000 + i), 0.0) for i in range(20)]
+    blocked_at = None
+    for t in range(1, 10):
+        for connection in connections:
+            connection.send(3, 66 + 200)
+        if blocks_in(poll(limiter, float(t), *connections)):
+            blocked_at = t
+            break
+    assert blocked_at == 3  # over at 1, 2 and 3: sustained for 2 s
+    [block] = limiter.blocked()
+    assert block["port"] is None and "over 20 connections > 50 msg/s" in block["reason"]

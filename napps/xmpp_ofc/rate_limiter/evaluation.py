@@ -243,15 +243,20 @@ class FloodEvaluation(SwitchRegistry):
             sums[2] += 1
         commands: list[AnyCommand] = []
         limit = self.settings.aggregate_messages_per_s
+        # Sustained like a connection's excess: only addresses over at this poll stay.
+        previous, switch.aggregate_over_since = switch.aggregate_over_since, {}
         for ip, (messages_per_s, ppm, count) in per_ip.items():
             target = Client(ip, None)
             if messages_per_s <= limit or target in switch.blocks:
+                continue
+            since = switch.aggregate_over_since[ip] = previous.get(ip, now.mono)
+            if now.mono - since < self.settings.sustain_s:
                 continue
             if backing_off(switch.block_backoff, target, now):
                 continue
             reason = (
                 f"address total {messages_per_s:.1f} msg/s over {int(count)} connections "
-                f"> {limit:g} msg/s"
+                f"> {limit:g} msg/s for {now.mono - since:.1f} s"
             )
             if self.settings.mode is Mode.MONITOR:
                 self.flags_total += 1

@@ -233,6 +233,8 @@ class SwitchState:
     meter_support: MeterSupport | None = None
     meter_ids: MeterIds | None = None
     last_poll: float | None = None
+    #: per_ip_aggregate: since when each address over its total has been over.
+    aggregate_over_since: dict[str, float] = field(default_factory=dict)
     #: CPU seconds the evaluation of its last poll reply took (adaptive polling).
     poll_cost: float = 0.0
     #: Monotonic time of the last "monitor bound reached" log line (capture_bounds).
