@@ -242,3 +242,25 @@ def test_per_ip_aggregate_blocks_an_address_only_when_its_total_stays_over() -> 
     assert blocked_at == 3  # over at 1, 2 and 3: sustained for 2 s
     [block] = limiter.blocked()
     assert block["port"] is None and "over 20 connections > 50 msg/s" in block["reason"]
+
+
+def test_meter_mode_polices_first_and_blocks_a_client_that_keeps_flooding() -> None:
+    """Graduated response: meter (flag), then block once METER_GRACE_S passed, then escalate."""
+    from napps.xmpp_ofc.rate_limiter.evaluation import METER_GRACE_S
+    from napps.xmpp_ofc.rate_limiter.limiter import MeterSupport
+
+    limiter = RateLimiter(LimiterSettings(mode="meter"))
+    limiter.restore(DPID, at(0))
+    limiter.set_meter_support(DPID, MeterSupport(max_meter=64, band_drop=True, pps=True), at(0))
+    spammer = connect(limiter, Client(SPAMMER_IP, 40001), 0.5)
+    assert limiter.monitored()[0]["meter_id"] is not None
+
+    def flood(c: SimulatedConnection, t: float) -> None:
+        c.send(20)  # counted by its monitor flow before the meter drops the excess
+
+    run(limiter, spammer, flood, until=60)
+    flags = [e for e in limiter.history() if e["kind"] == "flag"]
+    assert len(flags) == 1 and "metered" in flags[0]["reason"]
+    assert spammer.blocked_at is not None
+    assert spammer.blocked_at - (flags[0]["at"] - at(0).wall) >= METER_GRACE_S
+    assert spammer.blocked_at <= 1 + 2 + METER_GRACE_S + 1

@@ -39,6 +39,9 @@ from xmpp_ofc.commands import AnyCommand
 from xmpp_ofc.cookies import Kind
 from xmpp_ofc.messages import FlowStatsReply
 
+#: Seconds a metered client may stay over its allowance before it is blocked anyway.
+METER_GRACE_S = 30.0
+
 
 def usage_since_last_poll(
     monitored: Monitored, sample: CounterSample, min_elapsed: float, header: int
@@ -145,7 +148,7 @@ class FloodEvaluation(SwitchRegistry):
             else "monitor-only mode"
             if self.settings.mode is Mode.MONITOR
             else "metered"  # its meter polices it in the switch
-            if monitored.meter_id is not None
+            if monitored.meter_id is not None and not self._meter_not_enough(monitored, now)
             else None
         )
         if why_not is not None:
@@ -179,6 +182,20 @@ class FloodEvaluation(SwitchRegistry):
             payload_bpm=payload_bpm,
             now=now,
             monitored=monitored,
+        )
+
+    def _meter_not_enough(self, monitored: Monitored, now: Instant) -> bool:
+        """Graduated response: a metered client still over after METER_GRACE_S is blocked.
+
+        Its monitor flow counts what it sends before the meter drops the excess, so
+        a client that keeps trying past its meter for that long is a flooder, not a
+        burst: police first, then block, then escalate.
+        """
+        buckets = monitored.buckets
+        return (
+            buckets is not None
+            and buckets.dry_since is not None
+            and now.mono - buckets.dry_since >= self.settings.sustain_s + METER_GRACE_S
         )
 
     def _sentence(
