@@ -36,6 +36,9 @@ TABLE_ALL = 0xFF
 
 PRIORITY_BLOCK = 300
 PRIORITY_MONITOR = 200
+#: A connection-flood prefix block: above capture (new connections of the prefix are
+#: dropped), below monitor (its users already connected keep their sessions).
+PRIORITY_PREFIX_BLOCK = 175
 PRIORITY_CAPTURE = 150
 PRIORITY_FORWARD = 100
 PRIORITY_TABLE_MISS = 0

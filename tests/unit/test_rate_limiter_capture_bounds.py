@@ -156,14 +156,18 @@ def test_bad_bounds_are_refused() -> None:
 
 
 def test_syn_flood_from_thousands_of_spoofed_sources_grows_no_unbounded_state() -> None:
-    """6,000 sources, 3 SYNs each: clients, guard tables and flows all stay bounded."""
+    """6,000 sources in 6,000 /24s, 3 SYNs each: clients, guard tables, flows stay bounded.
+
+    One source per /24, so no prefix trips the guard (a flood from one /24 is a
+    prefix block: test_rate_limiter_prefix_blocks.py) and the switch bound holds.
+    """
     limiter = RateLimiter(LimiterSettings(), capture=CaptureBounds(max_per_switch=1000))
     limiter.connection_guard = ConnectionGuard(max_entries=1024)
     limiter.restore(DPID, at(0))
     base = int(ipaddress.ip_address("10.64.0.0"))
     installs = 0
     for n in range(6000):
-        ip = str(ipaddress.ip_address(base + n))
+        ip = str(ipaddress.ip_address(base + (n << 8) + 1))
         for port in (40001, 40002, 40003):
             commands = limiter.handle_packet_in(packet_in(ip, port), at(1 + n / 1000))
             installs += len(monitor_installs(commands))

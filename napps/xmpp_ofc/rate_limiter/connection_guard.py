@@ -18,7 +18,9 @@ Defaults are NAT-aware: one address may be a carrier-grade NAT with many users, 
 the per-address threshold (50 new connections in 10 s, 5/s sustained) is well above
 what a login storm of one household or office produces; an XMPP client opens one
 long-lived connection and reconnects with back-off. A prefix needs 200 in 10 s, so
-a login storm of 50 different clients in one /24 (50 connections) never trips it.
+a login storm of 50 different clients in one /24 (50 connections) never trips it;
+connections of an address that is already decided (blocked on its own) do not count
+towards its prefix, so one flooder never gets its neighbours' prefix blocked.
 A flood of 200/s from one address trips the address threshold in about 0.25 s.
 """
 
@@ -158,20 +160,29 @@ class ConnectionGuard:
             ip = str(ipaddress.ip_address(ip))
         except ValueError:
             return []
-        decisions = []
-        for table, scope, key, threshold in (
-            (self.addresses, Scope.ADDRESS, ip, self.address_threshold),
-            (self.prefixes, Scope.PREFIX, prefix, self.prefix_threshold),
-        ):
-            counter = table.counter((dpid, key), now)
-            estimate = counter.add(now, self.window_s)
-            if estimate > threshold and now >= counter.blocked_until:
-                counter.blocked_until = now + self.block_s
-                self.decisions_total[scope] += 1
-                decisions.append(
-                    FloodDecision(dpid, scope, key, estimate, self.window_s, self.block_s)
-                )
+        address = self.addresses.counter((dpid, ip), now)
+        # An address already decided is blocked on its own: its leftover connections
+        # (until its drop flow is in) must not push its neighbours' prefix over.
+        address_decided = now < address.blocked_until
+        decisions = self._judge(
+            address, dpid, Scope.ADDRESS, ip, threshold=self.address_threshold, now=now
+        )
+        if not address_decided:
+            counter = self.prefixes.counter((dpid, prefix), now)
+            decisions += self._judge(
+                counter, dpid, Scope.PREFIX, prefix, threshold=self.prefix_threshold, now=now
+            )
         return decisions
+
+    def _judge(
+        self, counter: _Counter, dpid: str, scope: Scope, key: str, *, threshold: int, now: float
+    ) -> list[FloodDecision]:
+        estimate = counter.add(now, self.window_s)
+        if estimate <= threshold or now < counter.blocked_until:
+            return []
+        counter.blocked_until = now + self.block_s
+        self.decisions_total[scope] += 1
+        return [FloodDecision(dpid, scope, key, estimate, self.window_s, self.block_s)]
 
     def forget_switch(self, dpid: str) -> None:
         """Drop a switch's counters (it left)."""

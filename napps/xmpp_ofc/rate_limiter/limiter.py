@@ -87,6 +87,7 @@ from napps.xmpp_ofc.rate_limiter.evaluation import FloodEvaluation
 from napps.xmpp_ofc.rate_limiter.flow_errors import FlowErrorRollback
 from napps.xmpp_ofc.rate_limiter.flows import Client
 from napps.xmpp_ofc.rate_limiter.meters import MeterPolicing
+from napps.xmpp_ofc.rate_limiter.prefix_blocks import PrefixBlocks
 from napps.xmpp_ofc.rate_limiter.rates import RateTracker
 from napps.xmpp_ofc.rate_limiter.records import (
     BlockRecord,
@@ -179,6 +180,7 @@ class RateLimiter(
         #: Share of one core a switch's polls may take: a switch whose last reply
         #: took ``cost`` s to judge is polled every ``cost / budget`` s at the most often.
         self.poll_cpu_budget = poll_cpu_budget
+        self.prefix_blocks = PrefixBlocks()  # their /24 and /64 blocks (flood_blocks.py)
 
     # --- persistence ------------------------------------------------------------
 
@@ -231,8 +233,13 @@ class RateLimiter(
         switch = self._switch(dpid)
         switch.up = True
         block = self._block_covering(switch, client)
-        if block is not None:
-            return self._heal_block(dpid, switch, block, now)
+        healed = (
+            self._heal_block(dpid, switch, block, now)
+            if block is not None
+            else flood_blocks.heal_prefix_block(self, switch, dpid, client, now)
+        )
+        if healed is not None:
+            return healed
         monitored = switch.clients.get(client)
         if monitored is not None:
             return self._heal_monitor(dpid, client, monitored, now)
@@ -315,7 +322,7 @@ class RateLimiter(
         Normally a FLOW_REMOVED ends a block and an idle-timeout FLOW_REMOVED ends a
         monitor; this catches the ones lost while a switch was away.
         """
-        commands: list[AnyCommand] = []
+        commands = flood_blocks.expire_prefix_blocks(self, now)
         for dpid, switch in self._switches.items():
             forget_after = self.settings.monitor_idle_timeout_s + 3 * self.poll_interval(switch)
             for block in list(switch.blocks.values()):
@@ -369,6 +376,7 @@ class RateLimiter(
                 commands += self._end_block(block, UnblockReason.EXPIRED, now, "expired while away")
                 continue
             commands += self._install_block(dpid, switch, target, block, now)
+        commands += flood_blocks.restore_prefix_blocks(self, dpid, now)
         return commands
 
     @locked
@@ -393,6 +401,7 @@ class RateLimiter(
             return
         for block in list(switch.blocks.values()):
             self._end_block(block, UnblockReason.STOPPED, now, "module disabled on the switch")
+        flood_blocks.stop_prefix_blocks(self, dpid, now)
         del self._switches[dpid]
 
     @locked

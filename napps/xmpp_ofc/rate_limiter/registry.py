@@ -11,12 +11,14 @@ sees a half-handled event.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 from typing import Any
 
 from napps.xmpp_ofc.rate_limiter.capture_bounds import CaptureBounds, capture_meter_id
 from napps.xmpp_ofc.rate_limiter.errors import UnknownSwitchError
 from napps.xmpp_ofc.rate_limiter.escalation import OffenceLog
+from napps.xmpp_ofc.rate_limiter.prefix_blocks import PrefixBlocks
 from napps.xmpp_ofc.rate_limiter.records import HistoryEvent, LimiterStore
 from napps.xmpp_ofc.rate_limiter.settings_model import LimiterSettings, header_bytes
 from napps.xmpp_ofc.rate_limiter.state import SwitchState, locked
@@ -39,6 +41,7 @@ class SwitchRegistry:
     capture: CaptureBounds
     offences: OffenceLog
     unmonitored_total: Counter[str]  # by capture_bounds.Unmonitored
+    prefix_blocks: PrefixBlocks  # connection-flood blocks of a /24 or /64
 
     def _switch(self, dpid: str) -> SwitchState:
         switch = self._switches.get(dpid)
@@ -115,7 +118,7 @@ class SwitchRegistry:
         return [event.to_json() for event in events]
 
     @locked
-    def status(self) -> dict[str, Any]:
+    def status(self, wall_now: float | None = None) -> dict[str, Any]:
         """Per switch: connection, effective mode (and why it differs), counts."""
         switches = {}
         for dpid, switch in sorted(self._switches.items()):
@@ -144,6 +147,10 @@ class SwitchRegistry:
             "flow_errors_total": dict(self.flow_errors_total),
             "meter_fallbacks": self.meter_fallbacks,
             "unmonitored_total": dict(self.unmonitored_total),
+            "prefix_blocks": [
+                block.to_json(time.time() if wall_now is None else wall_now)
+                for block in self.prefix_blocks.all()
+            ],
             "capture": {
                 "meter_rate_pps": self.capture.meter_rate_pps,
                 "meter_burst": self.capture.meter_burst,
