@@ -483,7 +483,13 @@ def manual_block(lab: Lab, ip: str, port: int | None, duration: int, reason: str
 
 
 def drop_flows_of(lab: Lab, ip: str) -> list[FlowEntry]:
-    return [f for f in rate_limiter_flows(lab.flows(), Kind.BLOCK) if f.match.get("nw_src") == ip]
+    """The whole-address drop flows of ``ip`` (escalated blocks of its old connections,
+    per source port, may still run beside them)."""
+    return [
+        f
+        for f in rate_limiter_flows(lab.flows(), Kind.BLOCK)
+        if f.match.get("nw_src") == ip and "tp_src" not in f.match
+    ]
 
 
 def test_controller_restart_keeps_blocks_and_the_switch_converges(lab, spam_run):
