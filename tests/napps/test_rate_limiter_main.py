@@ -542,3 +542,23 @@ def test_manual_block_of_a_loopback_address_is_a_400_and_installs_nothing(api, n
     assert "loopback" in response.json["response"]
     assert flow_events(napp) == []
     assert api.get(f"{URL}/blocked").json["blocked"] == []
+
+
+def test_a_wide_whitelist_is_refused_over_rest_unless_forced(api, napp):
+    restore(napp)
+    response = api.patch(f"{URL}/settings", json={"whitelist": ["0.0.0.0/0"]})
+    assert response.status_code == 400
+    assert '"force": true' in response.json["response"]
+    assert napp.limiter.settings.whitelist == ()  # nothing changed
+    response = api.patch(f"{URL}/settings", json={"whitelist": ["0.0.0.0/0"], "force": "yes"})
+    assert response.status_code == 400 and "force" in response.json["response"]
+    response = api.patch(f"{URL}/settings", json={"whitelist": ["0.0.0.0/0"], "force": True})
+    assert response.status_code == 200, response.json
+    assert response.json["changed"] == ["whitelist"]
+    assert "force" not in api.get(f"{URL}/settings").json
+
+
+def test_a_retired_setting_over_rest_names_its_replacement(api, napp):
+    response = api.patch(f"{URL}/settings", json={"threshold_ppm": 100})
+    assert response.status_code == 400
+    assert "message_rate_per_s" in response.json["response"]

@@ -78,10 +78,10 @@ def test_patch_that_is_not_an_object_is_refused() -> None:
 
 def test_whitelist_is_normalised_and_matches_v4_and_v6() -> None:
     update = apply_patch(
-        LimiterSettings(), {"whitelist": ["10.0.0.7/24", "2001:db8::/32", "10.0.0.0/24"]}
+        LimiterSettings(), {"whitelist": ["10.0.0.7/24", "2001:db8::/48", "10.0.0.0/24"]}
     )
     settings = update.settings
-    assert settings.whitelist == ("10.0.0.0/24", "2001:db8::/32")
+    assert settings.whitelist == ("10.0.0.0/24", "2001:db8::/48")
     assert settings.is_whitelisted("10.0.0.200")
     assert settings.is_whitelisted("2001:db8::1")
     assert not settings.is_whitelisted("10.0.1.1")
@@ -108,3 +108,22 @@ def test_effects_of_each_kind_of_change() -> None:
 def test_a_retired_setting_names_what_replaced_it() -> None:
     with pytest.raises(SettingsError, match="use message_rate_per_s and message_burst"):
         apply_patch(LimiterSettings(), {"threshold_ppm": 100})
+
+
+@pytest.mark.parametrize(
+    "wide", ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/15", "::/0", "2001:db8::/32"]
+)
+def test_a_whitelist_wider_than_16_or_48_needs_force(wide: str) -> None:
+    with pytest.raises(SettingsError, match='"force": true') as info:
+        apply_patch(LimiterSettings(), {"whitelist": ["192.0.2.0/24", wide]})
+    assert info.value.field == "whitelist"
+    forced = apply_patch(LimiterSettings(), {"whitelist": [wide]}, force=True)
+    assert forced.settings.whitelist == (wide,)
+    # Once accepted, it stays: a later patch that keeps it needs no force again.
+    again = apply_patch(forced.settings, {"whitelist": [wide, "192.0.2.0/24"]})
+    assert "192.0.2.0/24" in again.settings.whitelist
+
+
+@pytest.mark.parametrize("narrow", ["10.0.0.0/16", "10.1.2.3", "2001:db8::/48", "2001:db8::1"])
+def test_a_whitelist_of_16_or_48_and_narrower_needs_no_force(narrow: str) -> None:
+    assert apply_patch(LimiterSettings(), {"whitelist": [narrow]}).settings.whitelist

@@ -507,13 +507,14 @@ class RateLimiter(
 
     @locked
     def update_settings(
-        self, patch: dict[str, Any], now: Instant
+        self, patch: dict[str, Any], now: Instant, *, force: bool = False
     ) -> tuple[SettingsUpdate, list[AnyCommand]]:
         """Validate and apply a settings patch; return what to send to the switches.
 
-        Raises :class:`~.settings_model.SettingsError` (nothing changes then).
+        ``force`` accepts whitelist entries wider than /16 or /48. Raises
+        :class:`~.settings_model.SettingsError` (nothing changes then).
         """
-        update = apply_patch(self.settings, patch)
+        update = apply_patch(self.settings, patch, force=force)
         old = self.settings
         self.settings = update.settings
         if self.store is not None and update.changed:

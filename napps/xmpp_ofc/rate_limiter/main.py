@@ -35,6 +35,7 @@ flood (see ``settings_model``).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections import deque
@@ -59,9 +60,12 @@ from napps.xmpp_ofc.rate_limiter.limiter import (
     WhitelistedError,
 )
 from napps.xmpp_ofc.rate_limiter.settings_model import (
+    FORCE,
+    RETIRED_SETTINGS,
     SETTING_NAMES,
     LimiterSettings,
     SettingsError,
+    too_wide,
 )
 from napps.xmpp_ofc.rate_limiter.store import SqliteStore, default_path
 from xmpp_ofc import metrics
@@ -95,6 +99,14 @@ def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _is_net(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False  # LimiterSettings reports it, naming the setting
+    return True
+
+
 def startup_settings() -> LimiterSettings:
     """The validated start-up defaults from settings.py (and their environment overrides)."""
     try:
@@ -103,6 +115,15 @@ def startup_settings() -> LimiterSettings:
         raise SettingsError(
             "xmpp_ports", f"{settings.ENV_PREFIX}XMPP_PORTS={settings.XMPP_PORTS!r}"
         ) from None
+    whitelist = tuple(_csv(settings.WHITELIST))
+    wide = too_wide(str(ipaddress.ip_network(e, strict=False)) for e in whitelist if _is_net(e))
+    if wide is not None:
+        log.warning(
+            "rate_limiter: %sWHITELIST has %s, wider than a PATCH accepts without force: "
+            "every address in it is never blocked",
+            settings.ENV_PREFIX,
+            wide,
+        )
     return LimiterSettings(
         payload_rate_bps=settings.PAYLOAD_RATE_BPS,
         payload_burst_bytes=settings.PAYLOAD_BURST_BYTES,
@@ -116,7 +137,7 @@ def startup_settings() -> LimiterSettings:
         address_block_after=settings.ADDRESS_BLOCK_AFTER,
         monitor_idle_timeout_s=settings.MONITOR_IDLE_TIMEOUT,
         xmpp_ports=tuple(ports),
-        whitelist=tuple(_csv(settings.WHITELIST)),
+        whitelist=whitelist,
         mode=settings.MODE,
         per_ip_aggregate=settings.PER_IP_AGGREGATE,
         aggregate_messages_per_s=settings.AGGREGATE_MESSAGES_PER_S,
@@ -380,9 +401,14 @@ class Main(ModuleShell, KytosNApp):
     def patch_settings(self):
         """Change settings at runtime; flows on the switches follow (README.md)."""
         try:
-            body = json_object(read_body(request), request.mimetype, SETTING_NAMES)
+            body = json_object(
+                read_body(request), request.mimetype, (*SETTING_NAMES, *RETIRED_SETTINGS, FORCE)
+            )
+            force = body.pop(FORCE, False)
+            if not isinstance(force, bool):
+                raise RequestError(400, f"{FORCE}: must be true or false, got {force!r}")
             with self._lock:
-                update, commands = self.limiter.update_settings(body, now())
+                update, commands = self.limiter.update_settings(body, now(), force=force)
                 self.sender.send(commands)
         except RequestError as error:
             return _error(error.status, error.message)

@@ -24,6 +24,12 @@ from napps.xmpp_ofc.rate_limiter.policy import Allowance
 MAX_TIMEOUT = 0xFFFF  # OpenFlow idle/hard timeouts are 16-bit seconds
 MAX_PORTS = 16
 MAX_WHITELIST = 1024
+#: The widest whitelist entry a PATCH may add without ``"force": true`` (issue 13): a
+#: /0 silently turns blocking off, a /8 exempts a continent's users.
+WIDEST_WHITELIST_V4 = 16
+WIDEST_WHITELIST_V6 = 48
+#: The key of a PATCH body that accepts wider whitelist entries (not a setting).
+FORCE = "force"
 
 #: Ethernet + IPv4/IPv6 + TCP header with the timestamp option: a pure ACK's size.
 HEADER_BYTES_IPV4 = 14 + 20 + 32
@@ -217,7 +223,7 @@ class LimiterSettings:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LimiterSettings:
         """Build from a complete or partial dict; unknown keys are refused."""
-        return apply_patch(cls(), data).settings
+        return apply_patch(cls(), data, force=True).settings  # stored: accepted once
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LimiterSettings) if f.init)
@@ -266,12 +272,25 @@ class SettingsUpdate:
     effects: SettingsEffects
 
 
-def apply_patch(current: LimiterSettings, patch: Mapping[str, Any]) -> SettingsUpdate:
+def too_wide(whitelist: Iterable[str]) -> str | None:
+    """The first whitelisted network wider than WIDEST_WHITELIST_V4/_V6, if any."""
+    for entry in whitelist:
+        network = ipaddress.ip_network(entry)
+        widest = WIDEST_WHITELIST_V4 if network.version == 4 else WIDEST_WHITELIST_V6
+        if network.prefixlen < widest:
+            return entry
+    return None
+
+
+def apply_patch(
+    current: LimiterSettings, patch: Mapping[str, Any], *, force: bool = False
+) -> SettingsUpdate:
     """Return the settings with ``patch`` applied, and what must change on switches.
 
     Raises :class:`SettingsError` (a ValueError) for a patch that is not a JSON
-    object, an unknown field, a wrong type or an out-of-range value; ``current`` is
-    never modified, so a refused patch changes nothing.
+    object, an unknown field, a wrong type or an out-of-range value, and for a
+    whitelist entry wider than /16 (IPv4) or /48 (IPv6) unless ``force``;
+    ``current`` is never modified, so a refused patch changes nothing.
     """
     if not isinstance(patch, Mapping):
         raise SettingsError("settings", f"must be a JSON object, got {patch!r}")
@@ -292,6 +311,16 @@ def apply_patch(current: LimiterSettings, patch: Mapping[str, Any]) -> SettingsU
     if "mode" in values and not isinstance(values["mode"], str):
         raise SettingsError("mode", f"must be a string, got {values['mode']!r}")
     new = replace(current, **values)
+    if "whitelist" in values and not force:
+        added = [entry for entry in new.whitelist if entry not in current.whitelist]
+        wide = too_wide(added)
+        if wide is not None:
+            raise SettingsError(
+                "whitelist",
+                f"{wide} is wider than /{WIDEST_WHITELIST_V4} (IPv4) or /{WIDEST_WHITELIST_V6} "
+                f"(IPv6) and would exempt that many addresses from blocking; "
+                f'send "{FORCE}": true with the patch if you mean it',
+            )
     changed = frozenset(
         name for name in SETTING_NAMES if getattr(new, name) != getattr(current, name)
     )
@@ -315,6 +344,7 @@ def _effects(old: LimiterSettings, new: LimiterSettings, changed: Iterable[str])
 
 
 __all__ = [
+    "FORCE",
     "HEADER_BYTES_IPV4",
     "HEADER_BYTES_IPV6",
     "RETIRED_SETTINGS",
