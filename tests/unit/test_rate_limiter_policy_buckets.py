@@ -134,3 +134,14 @@ def test_sentence_doubles_up_to_the_maximum(offence: int, duration: int, whole: 
 def test_address_block_after_zero_never_blocks_the_whole_address() -> None:
     given = sentence(50, block_duration_s=60, block_max_s=3600, address_block_after=0)
     assert not given.whole_address
+
+
+def test_poll_jitter_does_not_cost_a_whole_extra_poll() -> None:
+    buckets = Buckets(ALLOWANCE)
+    judge(buckets, window(20), ALLOWANCE, now=1.0)
+    judge(buckets, window(20), ALLOWANCE, now=2.0)  # dry since 2.0
+    assert not judge(buckets, window(20), ALLOWANCE, now=3.5).act  # dry 1.5 s
+    buckets = Buckets(ALLOWANCE)
+    judge(buckets, window(20), ALLOWANCE, now=1.0)
+    judge(buckets, window(20), ALLOWANCE, now=2.0)
+    assert judge(buckets, window(20), ALLOWANCE, now=3.95).act  # 1.95 s: a late timer
