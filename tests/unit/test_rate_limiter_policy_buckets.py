@@ -137,11 +137,8 @@ def test_address_block_after_zero_never_blocks_the_whole_address() -> None:
 
 
 def test_poll_jitter_does_not_cost_a_whole_extra_poll() -> None:
-    buckets = Buckets(ALLOWANCE)
-    judge(buckets, window(20), ALLOWANCE, now=1.0)
-    judge(buckets, window(20), ALLOWANCE, now=2.0)  # dry since 2.0
-    assert not judge(buckets, window(20), ALLOWANCE, now=3.5).act  # dry 1.5 s
-    buckets = Buckets(ALLOWANCE)
-    judge(buckets, window(20), ALLOWANCE, now=1.0)
-    judge(buckets, window(20), ALLOWANCE, now=2.0)
-    assert judge(buckets, window(20), ALLOWANCE, now=3.95).act  # 1.95 s: a late timer
+    for late, acts in ((3.5, False), (3.95, True)):  # dry 1.5 s; 1.95 s: a late timer
+        buckets = Buckets(ALLOWANCE)
+        assert not judge(buckets, window(15), ALLOWANCE, now=1.0).over  # exactly emptied
+        assert judge(buckets, window(20), ALLOWANCE, now=2.0).over  # dry since 2.0
+        assert judge(buckets, window(20), ALLOWANCE, now=late).act is acts
