@@ -238,7 +238,12 @@ def guard(settings: AuthSettings, tokens: TokenFile | None = None) -> Callable[[
     def require_token():
         from flask import jsonify, request
 
-        if not needs_token(request.method, request.path, token_for_reads=settings.token_for_reads):
+        # The matched rule too: whatever spelling of the path routed here, the endpoint decides.
+        rule = request.url_rule.rule if request.url_rule is not None else request.path
+        if not any(
+            needs_token(request.method, path, token_for_reads=settings.token_for_reads)
+            for path in (request.path, rule)
+        ):
             return None
         if bearer_matches(request.headers.get("Authorization"), tokens.current()):
             return None

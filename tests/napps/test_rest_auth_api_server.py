@@ -53,6 +53,23 @@ def test_installed_server_refuses_writes_and_foreign_origins(installed):
     assert client.get(CORE_DISABLE, headers=auth).data == b"disabled"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/kytos/core//napps/xmpp_ofc/rate_limiter/disable",
+        "/api/kytos/core/napps/xmpp_ofc/rate_limiter//disable",
+        "/api/kytos/core/napps/xmpp_ofc/rate_limiter/disable/",
+        "/api/kytos/core/napps/xmpp_ofc/rate_limiter/%64isable",
+        "/api//kytos/core/napps/xmpp_ofc/rate_limiter/disable",
+    ],
+)
+def test_no_spelling_of_a_guarded_path_gets_through(installed, path):
+    client = build_server().app.test_client()
+    reply = client.get(path)
+    assert reply.status_code in (401, 404, 308), (path, reply.status_code)
+    assert reply.data != b"disabled"
+
+
 def test_an_allow_listed_origin_gets_cors(installed):
     client = build_server().app.test_client()
     headers = {**EVIL, "Origin": "http://ui.example:8181"}
