@@ -110,7 +110,7 @@ def test_unblock_without_the_token_is_refused_and_the_block_stays(scene, page):
     wait_until(lambda: page.find_elements(By.CSS_SELECTOR, row), what="manual block row")
     assert "no token" in text_of(page, "#token-state")
 
-    page.find_element(By.CSS_SELECTOR, f"{row} button.unblock").click()
+    click_unblock(page, row)
 
     wait_until(lambda: "unblock refused" in text_of(page, "#status"), what="refusal shown")
     assert "--print-token" in text_of(page, "#status")
@@ -124,7 +124,7 @@ def test_a_wrong_token_is_refused(scene, page):
     paste_token(page, "not-the-token")
     row = f'#blocked tr[data-ip="{MANUAL_BLOCK.ip}"][data-port="{MANUAL_BLOCK.port}"]'
     wait_until(lambda: page.find_elements(By.CSS_SELECTOR, f"{row} button.unblock"), what="row")
-    page.find_element(By.CSS_SELECTOR, f"{row} button.unblock").click()
+    click_unblock(page, row)
     wait_until(lambda: "token refused" in text_of(page, "#token-state"), what="token refused")
     assert any(b["ip"] == MANUAL_BLOCK.ip for b in scene.blocked())
 
@@ -143,7 +143,7 @@ def test_unblock_button_lifts_the_block_over_rest_with_the_token(scene, page, tm
     assert any(b["ip"] == MANUAL_BLOCK.ip for b in scene.blocked())
     page.save_screenshot(str(tmp_path / "dashboard.png"))
 
-    page.find_element(By.CSS_SELECTOR, f"{row} button.unblock").click()
+    click_unblock(page, row)
 
     wait_until(
         lambda: not any(b["ip"] == MANUAL_BLOCK.ip for b in scene.blocked()),
@@ -153,6 +153,20 @@ def test_unblock_button_lifts_the_block_over_rest_with_the_token(scene, page, tm
     wait_until(lambda: "unblocked 10.0.0.66:40066" in text_of(page, "#status"), what="status")
     events = text_of(page, "#events")
     assert re.search(r"unblock .*10\.0\.0\.66:40066 manual", events), events
+
+
+def click_unblock(browser, row: str) -> None:
+    """Click the row's Unblock button; retried when the 2 s refresh replaces the row mid-click."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    for _ in range(20):
+        try:
+            browser.find_element(By.CSS_SELECTOR, f"{row} button.unblock").click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    raise AssertionError(f"{row} kept being replaced before the click")
 
 
 def paste_token(browser, token: str) -> None:
