@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 STAMP := $(VENV)/.xmpp_ofc-installed
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format system-deps venv clean lab
+.PHONY: run test lint format system-deps venv clean lab token rotate-token
 
 venv: $(STAMP)
 
@@ -22,6 +22,13 @@ $(STAMP): setup.py pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/xmpp-ofc-controller $(ARGS)
+
+# The REST API token (README, Security): `make token`, `make rotate-token`; ARGS="--base-dir DIR".
+token: $(STAMP)
+	@$(BIN)/xmpp-ofc-controller --print-token $(ARGS)
+
+rotate-token: $(STAMP)
+	@$(BIN)/xmpp-ofc-controller --rotate-token $(ARGS)
 
 # The XMPP lab (docs/lab.md): make lab ARGS="up" | ARGS="status" | ARGS="load --duration 30" | ARGS="down"
 lab: $(STAMP) system-deps

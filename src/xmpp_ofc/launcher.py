@@ -9,10 +9,15 @@ What it does, in order:
    enabled, no NApp downloads, logs on stderr, no daemon, no shell);
 3. installs and enables the five NApps in Kytos' ``.installed`` layout;
 4. applies the Python 3.11 fixes (:mod:`xmpp_ofc.kytos_py311`);
-5. runs kytosd's own ``async_main`` (SIGINT/SIGTERM stop it cleanly).
+5. makes REST writes need the API token and drops Kytos' allow-all CORS
+   (:mod:`xmpp_ofc.rest_auth`; the token is made at first start);
+6. runs kytosd's own ``async_main`` (SIGINT/SIGTERM stop it cleanly).
 
-``xmpp-ofc-kytosd`` is plain ``kytosd`` with only step 4, for users who keep
-their own ``kytos.conf``.
+``--print-token`` and ``--rotate-token`` print (or replace, then print) the
+token of the controller with that ``--base-dir`` and exit.
+
+``xmpp-ofc-kytosd`` is plain ``kytosd`` with only steps 4 and 5 (settings from
+``XMPP_OFC_API_*``), for users who keep their own ``kytos.conf``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import os
 import secrets
 import sys
 from pathlib import Path
+
+from xmpp_ofc import rest_auth
 
 LOGGING_INI = """\
 [formatters]
@@ -113,7 +120,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(default: the virtualenv, $VIRTUAL_ENV)",
     )
     parser.add_argument("--debug", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="an origin (scheme://host[:port]) whose pages may call the REST API cross-origin; "
+        "repeatable (default: none, same-origin only; env XMPP_OFC_API_CORS_ORIGINS=a,b)",
+    )
+    parser.add_argument(
+        "--token-for-reads",
+        action="store_true",
+        default=None,
+        help="require the API token for GETs too (default: only writes need it; "
+        "env XMPP_OFC_API_TOKEN_FOR_READS=1)",
+    )
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument(
+        "--print-token", action="store_true", help="print the REST API token and exit"
+    )
+    token.add_argument(
+        "--rotate-token",
+        action="store_true",
+        help="replace the REST API token (a running controller refuses the old one at once), "
+        "print the new one and exit",
+    )
     args = parser.parse_args(argv)
+    try:
+        args.cors_origin = rest_auth.parse_origins(args.cors_origin or [])
+    except ValueError as error:
+        parser.error(str(error))
     for name in ("of_port", "api_port"):
         port = getattr(args, name)
         if not 1 <= port <= 65535:
@@ -145,9 +181,32 @@ def write_config(base: Path, args: argparse.Namespace) -> Path:
     return conf
 
 
+def auth_settings(base: Path, args: argparse.Namespace) -> rest_auth.AuthSettings:
+    """Flags over ``XMPP_OFC_API_*`` over the defaults (writes only, no CORS)."""
+    from_env = rest_auth.AuthSettings.from_env(base)
+    return rest_auth.AuthSettings(
+        base_dir=base,
+        token_for_reads=from_env.token_for_reads if args.token_for_reads is None else True,
+        cors_origins=args.cors_origin or from_env.cors_origins,
+    )
+
+
+def token_command(base: Path, args: argparse.Namespace) -> int:
+    """``--print-token`` / ``--rotate-token``: only the token on stdout, for $(...)."""
+    path = rest_auth.token_path(base)
+    if args.rotate_token:
+        print(rest_auth.rotate_token(path))
+        print(f"xmpp_ofc: new API token written to {path}", file=sys.stderr)
+    else:
+        print(rest_auth.ensure_token(path))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base = (args.base_dir or Path(os.environ.get("VIRTUAL_ENV") or sys.prefix)).resolve()
+    if args.print_token or args.rotate_token:
+        return token_command(base, args)
     os.environ["VIRTUAL_ENV"] = str(base)  # read by Kytos at import time
 
     from xmpp_ofc import kytos_py311, napp_layout
@@ -156,11 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     napps_dir = base / "var" / "lib" / "kytos" / "napps"
     ids = napp_layout.install(napps_dir, napp_layout.bundled_napps())
     kytos_py311.apply()
+    settings = auth_settings(base, args)
+    rest_auth.install(settings)
 
     print(
         f"xmpp_ofc: OpenFlow on {args.listen}:{args.of_port}, "
         f"REST on http://{args.listen}:{args.api_port}/api/, "
-        f"NApps {', '.join(ids)}; base dir {base}. Stop with Ctrl-C.",
+        f"NApps {', '.join(ids)}; base dir {base}. "
+        f"REST writes need the API token in {settings.token_path} "
+        f"(print it: xmpp-ofc-controller --print-token --base-dir {base}). Stop with Ctrl-C.",
         file=sys.stderr,
         flush=True,
     )
@@ -175,7 +238,9 @@ def kytosd_main() -> int:
     """``xmpp-ofc-kytosd``: plain kytosd (same flags and conf) with the 3.11 fixes."""
     from xmpp_ofc import kytos_py311
 
+    base = kytos_py311.ensure_virtual_env()
     kytos_py311.apply()
+    rest_auth.install(rest_auth.AuthSettings.from_env(base))
     from kytos.core import kytosd
 
     kytosd.main()

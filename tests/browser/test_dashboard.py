@@ -103,15 +103,47 @@ def test_the_flood_was_blocked_and_shows_in_blocked_and_events(page):
     wait_until(lambda: "block" in text_of(page, "#events"), what="block event")
 
 
-def test_unblock_button_lifts_the_block_over_rest(scene, page, tmp_path):
+def test_unblock_without_the_token_is_refused_and_the_block_stays(scene, page):
     from selenium.webdriver.common.by import By
+
+    row = f'#blocked tr[data-ip="{MANUAL_BLOCK.ip}"][data-port="{MANUAL_BLOCK.port}"]'
+    wait_until(lambda: page.find_elements(By.CSS_SELECTOR, row), what="manual block row")
+    assert "no token" in text_of(page, "#token-state")
+
+    click_unblock(page, row)
+
+    wait_until(lambda: "unblock refused" in text_of(page, "#status"), what="refusal shown")
+    assert "--print-token" in text_of(page, "#status")
+    assert any(b["ip"] == MANUAL_BLOCK.ip for b in scene.blocked())
+    assert page.find_elements(By.CSS_SELECTOR, row)
+
+
+def test_a_wrong_token_is_refused(scene, page):
+    from selenium.webdriver.common.by import By
+
+    paste_token(page, "not-the-token")
+    row = f'#blocked tr[data-ip="{MANUAL_BLOCK.ip}"][data-port="{MANUAL_BLOCK.port}"]'
+    wait_until(lambda: page.find_elements(By.CSS_SELECTOR, f"{row} button.unblock"), what="row")
+    click_unblock(page, row)
+    wait_until(lambda: "token refused" in text_of(page, "#token-state"), what="token refused")
+    assert any(b["ip"] == MANUAL_BLOCK.ip for b in scene.blocked())
+
+
+def test_unblock_button_lifts_the_block_over_rest_with_the_token(scene, page, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    paste_token(page, scene.controller.token())
+    wait_until(lambda: "token set" in text_of(page, "#token-state"), what="token set")
+    # Kept for this tab only, never in a cookie (another site could make the browser send that).
+    assert page.execute_script("return sessionStorage.getItem('xmpp_ofc.api_token')")
+    assert not page.get_cookies()
 
     row = f'#blocked tr[data-ip="{MANUAL_BLOCK.ip}"][data-port="{MANUAL_BLOCK.port}"]'
     wait_until(lambda: page.find_elements(By.CSS_SELECTOR, row), what="manual block row")
     assert any(b["ip"] == MANUAL_BLOCK.ip for b in scene.blocked())
     page.save_screenshot(str(tmp_path / "dashboard.png"))
 
-    page.find_element(By.CSS_SELECTOR, f"{row} button.unblock").click()
+    click_unblock(page, row)
 
     wait_until(
         lambda: not any(b["ip"] == MANUAL_BLOCK.ip for b in scene.blocked()),
@@ -121,6 +153,30 @@ def test_unblock_button_lifts_the_block_over_rest(scene, page, tmp_path):
     wait_until(lambda: "unblocked 10.0.0.66:40066" in text_of(page, "#status"), what="status")
     events = text_of(page, "#events")
     assert re.search(r"unblock .*10\.0\.0\.66:40066 manual", events), events
+
+
+def click_unblock(browser, row: str) -> None:
+    """Click the row's Unblock button; retried when the 2 s refresh replaces the row mid-click."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    for _ in range(20):
+        try:
+            browser.find_element(By.CSS_SELECTOR, f"{row} button.unblock").click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    raise AssertionError(f"{row} kept being replaced before the click")
+
+
+def paste_token(browser, token: str) -> None:
+    """What the operator does once per tab: paste the printed token and press Use."""
+    from selenium.webdriver.common.by import By
+
+    field = browser.find_element(By.ID, "token-input")
+    field.clear()
+    field.send_keys(token)
+    browser.find_element(By.ID, "token-save").click()
 
 
 def test_kytos_serves_the_ui_component(scene):

@@ -18,7 +18,14 @@ def test_documented_status_codes():
     assert operations == {
         ("/v1/switches", "GET"): {"200"},
         ("/v1/switches/{dpid}", "GET"): {"200", "404"},
-        ("/v1/switches/{dpid}/modules/{module}", "PATCH"): {"200", "400", "404", "413", "415"},
+        ("/v1/switches/{dpid}/modules/{module}", "PATCH"): {
+            "200",
+            "400",
+            "401",
+            "404",
+            "413",
+            "415",
+        },
         ("/v1/metrics", "GET"): {"200"},
         ("/v1/messages/history", "GET"): {"200"},
         ("/v1/dashboard/", "GET"): {"200"},

@@ -15,6 +15,14 @@ def test_documented_routes_are_the_served_routes():
 
 def test_documented_status_codes():
     operations = documented_operations(openapi_path(NAPP))
-    assert operations[("/v2/flows/{dpid}", "POST")] == {"200", "400", "404", "409", "413", "415"}
-    assert operations[("/v2/flows", "POST")] == {"200", "400", "413", "415"}
+    assert operations[("/v2/flows/{dpid}", "POST")] == {
+        "200",
+        "400",
+        "401",
+        "404",
+        "409",
+        "413",
+        "415",
+    }
+    assert operations[("/v2/flows", "POST")] == {"200", "400", "401", "413", "415"}
     assert operations[("/v2/flows/{dpid}", "GET")] == {"200", "404"}

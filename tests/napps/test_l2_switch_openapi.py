@@ -18,5 +18,5 @@ def test_documented_status_codes():
     assert operations == {
         ("/v1/mac_table", "GET"): {"200"},
         ("/v1/mac_table/{dpid}", "GET"): {"200", "404"},
-        ("/v1/mac_table/{dpid}", "DELETE"): {"200", "404"},
+        ("/v1/mac_table/{dpid}", "DELETE"): {"200", "401", "404"},
     }

@@ -20,11 +20,11 @@ def test_documented_status_codes():
     assert operations == {
         ("/v1/monitored", "GET"): {"200", "404"},
         ("/v1/blocked", "GET"): {"200", "404"},
-        ("/v1/blocked", "POST"): {"200", "201", "400", "404", "409", "413", "415"},
-        ("/v1/blocked/{dpid}/{ip}", "DELETE"): {"200", "400", "404"},
-        ("/v1/blocked/{dpid}/{ip}/{port}", "DELETE"): {"200", "400", "404"},
+        ("/v1/blocked", "POST"): {"200", "201", "400", "401", "404", "409", "413", "415"},
+        ("/v1/blocked/{dpid}/{ip}", "DELETE"): {"200", "400", "401", "404"},
+        ("/v1/blocked/{dpid}/{ip}/{port}", "DELETE"): {"200", "400", "401", "404"},
         ("/v1/settings", "GET"): {"200"},
-        ("/v1/settings", "PATCH"): {"200", "400", "413", "415"},
+        ("/v1/settings", "PATCH"): {"200", "400", "401", "413", "415"},
         ("/v1/events", "GET"): {"200", "400"},
         ("/v1/status", "GET"): {"200"},
     }

@@ -36,6 +36,7 @@ from napps.kytos.of_core.connection_fsm import (
     SwitchSession,
     Timing,
 )
+from napps.kytos.of_core.handshake_bound import oldest_over_limit
 from napps.kytos.of_core.inbound import PacketInMessage, parse_message
 from napps.kytos.of_core.multipart import CompletedReply
 from napps.kytos.of_core.ports import (
@@ -96,6 +97,13 @@ class Main(KytosNApp):
     @listen_on_loop("kytos/core.openflow.connection.new")
     def on_connection_new(self, event: KytosEvent) -> None:
         self._link(event.source)
+        limit = settings.MAX_PENDING_HANDSHAKES
+        candidates = (
+            (c, link.session.phase, link.session.started_at) for c, link in self._links.items()
+        )
+        for connection in oldest_over_limit(candidates, limit):
+            reason = f"more than {limit} connections in their handshake: the oldest is closed"
+            self._close(connection, self._links[connection], reason)
 
     @listen_on_loop("kytos/core.openflow.raw.in")
     def on_raw_in(self, event: KytosEvent) -> None:

@@ -29,6 +29,11 @@ TICK_INTERVAL: float = env_setting(ENV_PREFIX, "TICK_INTERVAL", 1.0)
 #: features reply) before it is closed.
 HANDSHAKE_TIMEOUT: float = env_setting(ENV_PREFIX, "HANDSHAKE_TIMEOUT", 15.0)
 
+#: Connections that may be in their handshake (no features reply yet) at once;
+#: past it the oldest is closed, so idle connections that never send HELLO
+#: cannot keep a real switch out before their HANDSHAKE_TIMEOUT.
+MAX_PENDING_HANDSHAKES: int = env_setting(ENV_PREFIX, "MAX_PENDING_HANDSHAKES", 1024)
+
 #: Send SET_CONFIG (FRAG_NORMAL, miss_send_len NO_BUFFER) after the features
 #: reply, so packet-ins carry whole packets and no switch buffer ids.
 SEND_SET_CONFIG: bool = env_setting(ENV_PREFIX, "SEND_SET_CONFIG", True)

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xmpp_ofc import rest_auth
 from xmpp_ofc.lab import netns, state, xmpp_lab, xmpp_server
 from xmpp_ofc.lab.load import LoadOptions, run_load
 
@@ -188,6 +189,9 @@ def print_description(description: xmpp_lab.LabDescription) -> None:
             f"  controller  OpenFlow 127.0.0.1:{description.of_port}, REST {description.api_url}"
             f"  log {description.controller_log}"
         )
+        if description.controller_log:
+            token = rest_auth.token_path(Path(description.controller_log).parent)
+            say(f'  REST writes need the token: -H "Authorization: Bearer $(cat {token})"')
     else:
         say("  controller  none")
     server = description.server

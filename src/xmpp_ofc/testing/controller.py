@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from xmpp_ofc import napp_layout
+from xmpp_ofc import napp_layout, rest_auth
 
 
 def free_port() -> int:
@@ -159,7 +159,20 @@ class ControllerProcess:
     def api_url(self, path: str) -> str:
         return f"http://{self.listen}:{self.api_port}/api/{path.lstrip('/')}"
 
-    def request(
+    @property
+    def token_path(self) -> Path:
+        return rest_auth.token_path(self.base_dir)
+
+    def token(self) -> str | None:
+        """The controller's REST API token (made at its first start), or None before that."""
+        return rest_auth.read_token(self.token_path)
+
+    def request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        """Call the REST API; return ``(status, parsed JSON or text)`` (see :meth:`exchange`)."""
+        status, payload, _ = self.exchange(method, path, body, **kwargs)
+        return status, payload
+
+    def exchange(
         self,
         method: str,
         path: str,
@@ -168,8 +181,15 @@ class ControllerProcess:
         raw_body: bytes | None = None,
         content_type: str | None = "application/json",
         timeout: float = 10.0,
-    ) -> tuple[int, Any]:
-        """Call the REST API; return ``(status, parsed JSON or text)``."""
+        auth: bool | str = True,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Call the REST API; return ``(status, parsed JSON or text, response headers)``.
+
+        ``auth``: True sends the controller's own token (read from its base
+        directory at each call, so a rotation is followed), False sends none,
+        a string sends that token.
+        """
         data = (
             raw_body
             if raw_body is not None
@@ -178,16 +198,22 @@ class ControllerProcess:
         request = urllib.request.Request(self.api_url(path), data=data, method=method)
         if data is not None and content_type:
             request.add_header("Content-Type", content_type)
+        token = self.token() if auth is True else (auth or None)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 status, payload = response.status, response.read()
+                reply_headers = dict(response.headers)
         except urllib.error.HTTPError as error:
-            status, payload = error.code, error.read()
+            status, payload, reply_headers = error.code, error.read(), dict(error.headers)
         text = payload.decode(errors="replace")
         try:
-            return status, json.loads(text)
+            return status, json.loads(text), reply_headers
         except ValueError:
-            return status, text
+            return status, text, reply_headers
 
     def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
         return self.request("GET", path, **kwargs)
@@ -200,6 +226,9 @@ class ControllerProcess:
 
     def patch(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
         return self.request("PATCH", path, body, **kwargs)
+
+    def put(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        return self.request("PUT", path, body, **kwargs)
 
     # --- readiness probes -------------------------------------------------
 

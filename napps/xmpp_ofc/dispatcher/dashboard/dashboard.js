@@ -1,6 +1,10 @@
 // The xmpp_ofc web dashboard: plain JavaScript, no library, no build step.
 // Every 2 s it reads the NApps' REST APIs and redraws; the unblock button calls
 // the rate limiter's DELETE. The chart is drawn on a <canvas> by hand.
+// Writes need the controller's API token: the operator pastes it once into the
+// header form; it lives in this tab's sessionStorage and goes out only as an
+// Authorization header to this same origin (never a cookie, so another site
+// cannot make the browser send it).
 "use strict";
 
 const POLL_MS = 2000;
@@ -19,16 +23,59 @@ class HttpError extends Error {
   }
 }
 
+// --- the API token ------------------------------------------------------------------
+
+const TOKEN_KEY = "xmpp_ofc.api_token";
+
+function apiToken() {
+  try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (_) { return ""; }
+}
+
+function tokenState(text, bad = false) {
+  const state = document.getElementById("token-state");
+  state.textContent = text;
+  state.classList.toggle("bad", bad);
+}
+
+function showTokenState() {
+  if (apiToken()) tokenState("token set");
+  else tokenState("no token: Unblock needs it", true);
+}
+
+function setupTokenForm() {
+  const form = document.getElementById("token-form");
+  const input = document.getElementById("token-input");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = input.value.trim();
+    input.value = "";
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    showTokenState();
+    refresh();
+  });
+  document.getElementById("token-forget").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showTokenState();
+  });
+  showTokenState();
+}
+
 async function request(method, url) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  const headers = {};
+  const token = apiToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    const response = await fetch(url, { method, signal: controller.signal, cache: "no-store" });
+    const response = await fetch(url, { method, headers, signal: controller.signal, cache: "no-store" });
     const text = await response.text();
     let body = null;
     try { body = JSON.parse(text); } catch (_) { body = text; }
     if (!response.ok) {
-      const message = body && body.response ? body.response : `HTTP ${response.status}`;
+      if (response.status === 401) {
+        tokenState(token ? "token refused (rotated?): paste the current one" : "paste the API token", true);
+      }
+      const message = body && (body.response || body.description) ? (body.response || body.description) : `HTTP ${response.status}`;
       throw new HttpError(response.status, message);
     }
     return body;
@@ -186,7 +233,9 @@ async function unblock(block, button) {
     await request("DELETE", unblockUrl(block));
     lastAction = `unblocked ${client(block.ip, block.port)} on ${block.dpid}`;
   } catch (error) {
-    lastAction = `unblock failed: ${error.message}`;
+    lastAction = error.status === 401
+      ? "unblock refused: paste the API token (xmpp-ofc-controller --print-token) above"
+      : `unblock failed: ${error.message}`;
   }
   refresh();
 }
@@ -291,4 +340,5 @@ async function refresh() {
   timer = setTimeout(refresh, POLL_MS);
 }
 
+setupTokenForm();
 refresh();
