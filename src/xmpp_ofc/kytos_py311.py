@@ -497,9 +497,8 @@ def fix_remove_napp_endpoints() -> None:
         return
 
     def remove_napp_endpoints(self, napp) -> None:
-        with self.app.url_map._remap_lock:
-            original(self, napp)
-            _rebuild_url_map(self.app.url_map, self._NAPP_PREFIX.format(napp=napp))
+        original(self, napp)
+        _rebuild_url_map(self.app.url_map, self._NAPP_PREFIX.format(napp=napp))
 
     setattr(remove_napp_endpoints, _APPLIED_FLAG, True)
     APIServer.remove_napp_endpoints = remove_napp_endpoints
