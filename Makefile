@@ -13,11 +13,13 @@ BIN := $(VENV)/bin
 
 venv: $(STAMP)
 
-$(STAMP): setup.py pyproject.toml
+$(STAMP): setup.py pyproject.toml requirements/web-stack.txt
 	@scripts/ensure-system-deps.sh venv
 	@echo "==> creating virtualenv $(VENV) and installing the bundle (first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@echo "==> upgrading Kytos' web stack (requirements/web-stack.txt, docs/web-stack.md)"
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-warn-conflicts -r requirements/web-stack.txt
 	@touch $(STAMP)
 
 run: $(STAMP)

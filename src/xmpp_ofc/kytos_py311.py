@@ -37,6 +37,17 @@ The fixes (numbered as in DESIGN.md section 2):
    with its switch and type, counted in ``xmpp_ofc_of_messages_not_packed``)
    and keeps the raw/msg_in/msg_out loops alive across a listener's error
    (counted in ``xmpp_ofc_core_task_failures``).
+9. The web stack is newer than Kytos' pins (Flask 3, Werkzeug 3, Flask-SocketIO
+   5; docs/web-stack.md).  Flask-SocketIO 5 refuses to start Werkzeug's server
+   without a TTY, and Werkzeug >= 2.1 has no ``werkzeug.server.shutdown``, so
+   ``kytosd`` neither started its API nor stopped it: :func:`fix_api_server_run`
+   serves the app with a Werkzeug server it keeps and shuts down.
+10. Flask >= 2.3 refuses ``register_blueprint`` after the first request, so a
+    NApp enabled at run time had no routes (AssertionError):
+    :func:`fix_late_napp_routes` lets Kytos register them.
+11. Werkzeug >= 2.2 builds ``Map._rules`` on the fly, so Kytos' removal of a
+    disabled NApp's rules was a no-op and its routes answered 500:
+    :func:`fix_remove_napp_endpoints` rebuilds the URL map without them.
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -393,6 +405,105 @@ def fix_core_event_tasks() -> None:
     setattr(Controller, _APPLIED_FLAG, True)
 
 
+# --- fix 9: start and stop the API server on Werkzeug 3 / Flask-SocketIO 5 --
+
+
+def fix_api_server_run() -> None:
+    """Serve Kytos' Flask app with a Werkzeug server that ``stop_api_server`` can stop."""
+    from kytos.core.api_server import APIServer
+    from werkzeug.serving import make_server
+
+    if getattr(APIServer.run, _APPLIED_FLAG, False):
+        return
+
+    def run(self) -> None:
+        try:
+            # threaded, like SocketIO.run(): the app is wrapped by Flask-SocketIO's middleware.
+            self._xmpp_ofc_http = make_server(self.listen, self.port, self.app, threaded=True)
+        except OSError as exception:
+            msg = f"Couldn't start API Server: {exception}"
+            self.log.critical(msg)
+            sys.exit(msg)
+        self._xmpp_ofc_http.serve_forever()
+
+    def shutdown_api(self):
+        from http import HTTPStatus
+
+        from flask import request
+
+        allowed = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
+        if request.host not in allowed:
+            return "", HTTPStatus.FORBIDDEN.value
+        http = getattr(self, "_xmpp_ofc_http", None)
+        if http is not None:
+            # shutdown() waits for serve_forever to return: not from this request's thread.
+            threading.Thread(target=http.shutdown, name="api-shutdown", daemon=True).start()
+        return "API Server shutting down...", HTTPStatus.OK.value
+
+    run.__doc__ = "Run the Flask API server until ``shutdown_api`` (xmpp_ofc fix 9)."
+    setattr(run, _APPLIED_FLAG, True)
+    APIServer.run = run
+    APIServer.shutdown_api = shutdown_api
+
+
+# --- fix 10: NApp routes registered after the first request ---------------
+
+
+def fix_late_napp_routes() -> None:
+    """Let Kytos register a NApp's blueprint after the app served its first request."""
+    from kytos.core.api_server import APIServer
+
+    original = APIServer.register_napp_endpoints
+    if getattr(original, _APPLIED_FLAG, False):
+        return
+
+    def register_napp_endpoints(self, napp) -> None:
+        # Flask's guard is for apps set up at import; Kytos adds NApps at run time by design.
+        served, self.app._got_first_request = self.app._got_first_request, False
+        try:
+            original(self, napp)
+        finally:
+            self.app._got_first_request = served
+
+    setattr(register_napp_endpoints, _APPLIED_FLAG, True)
+    APIServer.register_napp_endpoints = register_napp_endpoints
+
+
+# --- fix 11: really remove a disabled NApp's routes -------------------------
+
+
+def _rebuild_url_map(url_map, prefix: str) -> None:
+    """Drop every rule under ``prefix`` from a Werkzeug >= 2.2 ``Map``."""
+    from werkzeug.routing.matcher import StateMachineMatcher
+
+    kept: dict = {}
+    matcher = StateMachineMatcher(url_map.merge_slashes)
+    for endpoint, rules in url_map._rules_by_endpoint.items():
+        for rule in rules:
+            if not rule.rule.startswith(prefix):
+                kept.setdefault(endpoint, []).append(rule)
+                matcher.add(rule)
+    url_map._rules_by_endpoint = kept
+    url_map._matcher = matcher
+    url_map._remap = True
+
+
+def fix_remove_napp_endpoints() -> None:
+    """Make ``remove_napp_endpoints`` remove the rules, not a copy of them."""
+    from kytos.core.api_server import APIServer
+
+    original = APIServer.remove_napp_endpoints
+    if getattr(original, _APPLIED_FLAG, False):
+        return
+
+    def remove_napp_endpoints(self, napp) -> None:
+        original(self, napp)
+        _rebuild_url_map(self.app.url_map, self._NAPP_PREFIX.format(napp=napp))
+
+    setattr(remove_napp_endpoints, _APPLIED_FLAG, True)
+    APIServer.remove_napp_endpoints = remove_napp_endpoints
+
+
 def apply() -> None:
     """Apply every fix that can be applied before a Controller exists."""
     ensure_virtual_env()
@@ -403,3 +514,6 @@ def apply() -> None:
     fix_excepthook()
     fix_pyof_pack_speed()
     fix_core_event_tasks()
+    fix_api_server_run()
+    fix_late_napp_routes()
+    fix_remove_napp_endpoints()

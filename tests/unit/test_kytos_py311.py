@@ -331,3 +331,86 @@ def test_raw_and_msg_in_tasks_outlive_a_listener_error():
         _run_core_task(task, events, listener)
         assert seen == ["boom", "next", "kytos/core.shutdown"]
         assert metrics.CORE_TASK_FAILURES.labels(task=task)._value.get() == before + 1
+
+
+# --- fixes 9-11: Kytos' APIServer on Flask 3 / Werkzeug 3 / Flask-SocketIO 5 -----
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _get(port: int, path: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.fixture
+def hello_napp():
+    from kytos.core import rest
+
+    class Hello:
+        username, name, napp_id = "xofc_test", "hello", "xofc_test/hello"
+
+        @rest("hi", methods=["GET"])
+        def hi(self):
+            return "hi"
+
+    return Hello()
+
+
+@pytest.fixture
+def running_api_server(tmp_path):
+    """A real Kytos APIServer serving on a free loopback port, stopped the Kytos way."""
+    from kytos.core.api_server import APIServer
+
+    server = APIServer("xofc-test", listen="127.0.0.1", port=_free_port(), napps_dir=str(tmp_path))
+    server.start_api()
+    thread = threading.Thread(target=server.run, name="api-server", daemon=True)
+    thread.start()
+    for _ in range(100):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", server.port), 0.1),
+        ):
+            break
+        thread.join(0.05)
+    yield server, thread
+    server.stop_api_server()
+    thread.join(10)
+
+
+def test_api_server_serves_without_a_tty_and_stops_on_request(running_api_server):
+    server, thread = running_api_server
+    assert thread.is_alive(), "APIServer.run() returned at once (Flask-SocketIO 5 refuses no-TTY)"
+    assert _get(server.port, "/api/kytos/core/status/") == 200
+    # The Socket.IO endpoint still answers (engine.io 4 polling handshake).
+    assert _get(server.port, "/socket.io/?EIO=4&transport=polling") == 200
+    server.stop_api_server()
+    thread.join(10)
+    assert not thread.is_alive(), "stop_api_server() left the API server running"
+
+
+def test_napp_enabled_after_the_first_request_gets_its_routes(running_api_server, hello_napp):
+    server, _ = running_api_server
+    assert _get(server.port, "/api/kytos/core/status/") == 200  # first request served
+    server.register_napp_endpoints(hello_napp)
+    assert _get(server.port, "/api/xofc_test/hello/hi") == 200
+
+
+def test_disabled_napp_routes_are_gone_and_come_back(running_api_server, hello_napp):
+    server, _ = running_api_server
+    server.register_napp_endpoints(hello_napp)
+    assert _get(server.port, "/api/xofc_test/hello/hi") == 200
+    server.remove_napp_endpoints(hello_napp)
+    assert _get(server.port, "/api/xofc_test/hello/hi") == 404
+    server.register_napp_endpoints(hello_napp)
+    assert _get(server.port, "/api/xofc_test/hello/hi") == 200
