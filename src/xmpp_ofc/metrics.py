@@ -81,6 +81,12 @@ CORE_TASK_FAILURES = Counter(
     "Errors raised in Kytos core event loops (raw, msg_in, msg_out); the loop went on",
     ["task"],
 )
+FLOWS_RESTORED = Counter(
+    "xmpp_ofc_flows_restored",
+    "Flows of the bundle that flow_manager's consistency check found missing on a switch"
+    " (deleted outside the controller) and re-added",
+    [DP_ID],
+)
 PACKET_IN_SECS = Histogram(
     "xmpp_ofc_packet_in_secs",
     "Seconds a NApp spent on one packet-in (dispatcher: route and decode; module: decide and send)",

@@ -396,3 +396,109 @@ def test_store_path_is_in_the_venv_even_when_not_activated(main_module, monkeypa
     assert main_module.store_path() == Path("/opt/venv", main_module.settings.STORE_FILE)
     monkeypatch.delenv("VIRTUAL_ENV")  # .venv/bin/kytosd run without activating the venv
     assert main_module.store_path() == Path(sys.prefix, main_module.settings.STORE_FILE)
+
+
+# --- consistency check ----------------------------------------------------------
+
+OUR_BLOCK = {
+    **TCP_CLIENT,
+    "priority": 300,
+    "cookie": 0xA305000000000009,
+    "hard_timeout": 600,
+    "instructions": [],
+}
+
+
+def install(napp, *flows):
+    napp.on_flows_event(
+        event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": list(flows)})
+    )
+    return sent_flow_mods(napp)
+
+
+def run_consistency_round(napp, main_module):
+    """Make the round due, run the timer; the flow-stats requests it queued."""
+    napp._next_check = 0
+    napp.execute()
+    return [e.content["message"] for e in drain(napp.controller.buffers.msg_out)]
+
+
+def answer(napp, request, entries):
+    napp.on_multipart_reply(
+        event(
+            "kytos/of_core.multipart_reply.received",
+            switch=napp.controller.switches[DPID],
+            xid=int(request.header.xid),
+            multipart_type=1,
+            body=entries,
+        )
+    )
+    return [flow_mod_to_dict(e.content["message"]) for e in sent_flow_mods(napp)]
+
+
+def test_consistency_round_asks_only_for_our_stored_kinds(napp, main_module):
+    install(napp, TCP_CLIENT, OUR_BLOCK)  # cookie 7 is not ours: never checked
+    requests = [r for r in run_consistency_round(napp, main_module) if int(r.header.xid)]
+    selected = [(int(r.body.cookie), int(r.body.cookie_mask)) for r in requests]
+    assert selected == [(0xA305000000000000, 0xFFFF000000000000)]
+
+
+def test_a_flow_deleted_behind_our_back_is_re_added_with_its_time_left(napp, main_module):
+    install(napp, OUR_BLOCK)
+    [request] = run_consistency_round(napp, main_module)
+    [readded] = answer(napp, request, [])  # the switch no longer has it
+    assert readded["cookie"] == OUR_BLOCK["cookie"]
+    assert readded["match"] == OUR_BLOCK["match"]
+    assert 0 < readded["hard_timeout"] <= 600
+    assert napp._store.flows(DPID)  # still believed
+
+
+def test_a_flow_the_switch_holds_is_not_re_added(napp, main_module):
+    from xmpp_ofc.openflow.flow_stats_codec import FlowStatsRecord
+
+    install(napp, OUR_BLOCK)
+    [request] = run_consistency_round(napp, main_module)
+    held = FlowStatsRecord(
+        table_id=0, duration_sec=1, duration_nsec=0, priority=300, idle_timeout=0,
+        hard_timeout=600, flags=0, cookie=OUR_BLOCK["cookie"], packet_count=0, byte_count=0,
+        match=napp._store.flows(DPID)[0]["match"], instructions_raw=b"",
+    )  # fmt: skip
+    assert answer(napp, request, [held]) == []
+
+
+def test_foreign_delete_of_our_flow_keeps_it_and_checks_at_once(napp, main_module):
+    [queued] = install(napp, OUR_BLOCK)
+    removed = FlowRemoved(
+        cookie=OUR_BLOCK["cookie"], priority=300, reason=2, table_id=0,
+        match=queued.content["message"].match,
+    )  # fmt: skip
+    source = SimpleNamespace(switch=napp.controller.switches[DPID])
+    napp.on_flow_removed(
+        event("kytos/of_core.v0x04.messages.in.ofpt_flow_removed", message=removed, source=source)
+    )
+    assert napp._store.flows(DPID)  # not forgotten
+    napp.execute()  # not periodic yet: the foreign delete made this switch due
+    [request] = [e.content["message"] for e in drain(napp.controller.buffers.msg_out)]
+    assert [f["cookie"] for f in answer(napp, request, [])] == [OUR_BLOCK["cookie"]]
+
+
+def test_foreign_delete_of_another_owners_flow_is_forgotten(napp):
+    [queued] = install(napp, TCP_CLIENT)
+    removed = FlowRemoved(
+        cookie=7, priority=200, reason=2, table_id=0, match=queued.content["message"].match
+    )
+    source = SimpleNamespace(switch=napp.controller.switches[DPID])
+    napp.on_flow_removed(
+        event("kytos/of_core.v0x04.messages.in.ofpt_flow_removed", message=removed, source=source)
+    )
+    assert napp._store.flows(DPID) == []
+
+
+def test_no_round_before_the_interval_and_none_when_disabled(napp, main_module, monkeypatch):
+    from napps.kytos.flow_manager import settings
+
+    install(napp, OUR_BLOCK)
+    napp.execute()
+    assert drain(napp.controller.buffers.msg_out) == []
+    monkeypatch.setattr(settings, "CONSISTENCY_CHECK_INTERVAL", 0)
+    assert run_consistency_round(napp, main_module) == []

@@ -204,6 +204,12 @@ class FlowStore:
                 self._entries.pop(dpid, None)
             return replay
 
+    def holds(self, dpid: str, flow: Mapping[str, Any]) -> bool:
+        """True if the store still has ``flow`` (same entry and cookie) for ``dpid``."""
+        with self._lock:
+            entry = self._entries.get(dpid, {}).get(entry_key(flow))
+            return entry is not None and entry["flow"]["cookie"] == flow["cookie"]
+
     def flows(self, dpid: str) -> list[Flow]:
         """The stored flows of ``dpid`` as they were recorded."""
         with self._lock:

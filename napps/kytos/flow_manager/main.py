@@ -1,8 +1,9 @@
 """Kytos shell of kytos/flow_manager: REST v2, install/delete events, replay.
 
 The logic lives in plain modules: ``flow_requests`` validates what arrives,
-``flow_store`` remembers what was installed, ``sent_flow_mods`` maps errors
-back to flows, and ``xmpp_ofc.openflow`` builds the OpenFlow messages.  This
+``flow_store`` remembers what was installed, ``consistency`` compares it with the
+switch and says what to restore, ``sent_flow_mods`` maps errors back to flows,
+and ``xmpp_ofc.openflow`` builds the OpenFlow messages.  This
 file only wires them to Kytos events, REST routes and the outgoing buffer.
 """
 
@@ -19,6 +20,7 @@ from werkzeug.exceptions import NotFound
 from kytos.core import KytosEvent, KytosNApp, log, rest
 from kytos.core.helpers import listen_to
 from napps.kytos.flow_manager import settings
+from napps.kytos.flow_manager.consistency import ConsistencyCheck, Verdict, selectors, to_check
 from napps.kytos.flow_manager.flow_requests import (
     PreparedFlow,
     flows_from_event,
@@ -26,6 +28,9 @@ from napps.kytos.flow_manager.flow_requests import (
 )
 from napps.kytos.flow_manager.flow_store import FlowStore, FlowStoreError
 from napps.kytos.flow_manager.sent_flow_mods import RecentFlowMods, SentFlowMod
+from xmpp_ofc import metrics
+from xmpp_ofc.commands import RequestFlowStats
+from xmpp_ofc.kytos_commands import flow_stats_request
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.napp_layout import kytos_base_dir
 from xmpp_ofc.openflow.errors import error_names
@@ -40,6 +45,10 @@ NAPP_EVENT_BY_COMMAND = {
     "delete_strict": "kytos/flow_manager.flow.removed",
 }
 SUCCESS = {"response": "FlowMod Messages Sent"}
+#: xids of our consistency-check requests (CommandSender's start at 0x80000000).
+FIRST_CHECK_XID = 0x70000000
+OFPMP_FLOW = 1
+OFPRR_DELETE = 2
 
 
 class Main(KytosNApp):
@@ -51,11 +60,17 @@ class Main(KytosNApp):
         # One lock around "build, record, queue" keeps the msg_out order and the
         # store in step when REST, events and replays race on their threads.
         self._send_lock = threading.Lock()
+        interval = settings.CONSISTENCY_CHECK_INTERVAL
+        self._consistency = ConsistencyCheck(round_timeout_s=max(5.0, 2 * interval))
+        self._next_check = time.monotonic() + interval
+        self._check_now: set[str] = set()
+        self._check_xid = FIRST_CHECK_XID
         self.execute_as_loop(settings.STORE_FLUSH_INTERVAL)
 
     def execute(self) -> None:
-        """Write the store file if flows changed since the last write."""
+        """Write the store file if flows changed; start consistency rounds when due."""
         self._flush_store()
+        self._start_consistency_rounds(time.monotonic())
 
     def shutdown(self) -> None:
         self._flush_store()
@@ -204,17 +219,115 @@ class Main(KytosNApp):
 
     @listen_to("kytos/of_core.v0x04.messages.in.ofpt_flow_removed")
     def on_flow_removed(self, event: KytosEvent) -> None:
-        """A flow that timed out or was deleted elsewhere is not replayed."""
+        """A flow that timed out is not replayed; one of ours deleted elsewhere is restored.
+
+        Our own deletes leave the store before they are sent, so a DELETE removal
+        of a flow still stored was someone else's: the next consistency round on
+        that switch (within a second) puts it back. Other owners' flows are forgotten.
+        """
         message = event.content["message"]
         switch = getattr(event.content.get("source"), "switch", None)
         if switch is None:
             return
+        flow = {
+            "table_id": as_int(message.table_id),
+            "priority": as_int(message.priority),
+            "match": match_to_dict(message.match),
+            "cookie": as_int(message.cookie),
+        }
+        if (
+            as_int(message.reason) == OFPRR_DELETE
+            and settings.CONSISTENCY_CHECK_INTERVAL > 0
+            and to_check([flow])
+            and self._store.holds(switch.dpid, flow)
+        ):
+            self._check_now.add(switch.dpid)
+            return
         self._store.forget(
-            switch.dpid,
-            as_int(message.table_id),
-            as_int(message.priority),
-            match_to_dict(message.match),
-            as_int(message.cookie),
+            switch.dpid, flow["table_id"], flow["priority"], flow["match"], flow["cookie"]
+        )
+
+    # --- consistency check -------------------------------------------------------
+
+    def _start_consistency_rounds(self, now: float) -> None:
+        """Every CONSISTENCY_CHECK_INTERVAL (and at once after a foreign delete)."""
+        if settings.CONSISTENCY_CHECK_INTERVAL <= 0:
+            return
+        periodic = now >= self._next_check
+        if periodic:
+            self._next_check = now + settings.CONSISTENCY_CHECK_INTERVAL
+        due, self._check_now = self._check_now, set()
+        for dpid, switch in list(self.controller.switches.items()):
+            if not (periodic or dpid in due):
+                continue
+            if not switch.is_connected():
+                self._consistency.forget(dpid)
+            elif not self._consistency.busy(dpid, now):
+                self._start_round(switch, now)
+
+    def _start_round(self, switch: Any, now: float) -> None:
+        """Snapshot and requests under the send lock: see ``consistency``'s docstring."""
+        with self._send_lock:
+            expected = to_check(self._store.flows_to_replay(switch.dpid))
+            xids = []
+            for cookie, mask in selectors(expected):
+                xid = self._next_check_xid()
+                request = flow_stats_request(RequestFlowStats(switch.dpid, cookie, mask), xid)
+                self.controller.buffers.msg_out.put(
+                    KytosEvent(
+                        name="kytos/flow_manager.messages.out.ofpt_multipart_request",
+                        content={"destination": switch.connection, "message": request},
+                    )
+                )
+                xids.append(xid)
+            self._consistency.begin(switch.dpid, expected, xids, now)
+
+    def _next_check_xid(self) -> int:
+        xid = self._check_xid
+        self._check_xid = xid + 1 if xid + 1 < 0x80000000 else FIRST_CHECK_XID
+        return xid
+
+    @listen_on_loop("kytos/of_core.multipart_reply.received")
+    def on_multipart_reply(self, event: KytosEvent) -> None:
+        """A reply to one of our consistency requests: restore what the switch lacks."""
+        content = event.content
+        if as_int(content.get("multipart_type", 0)) != OFPMP_FLOW:
+            return
+        xid = as_int(content.get("xid", 0))
+        if not FIRST_CHECK_XID <= xid < 0x80000000:
+            return
+        switch = content["switch"]
+        with self._send_lock:
+            verdict = self._consistency.reply(
+                switch.dpid,
+                xid,
+                content.get("body") or [],
+                lambda flow: self._store.holds(switch.dpid, flow),
+            )
+            if verdict is not None:
+                self._restore(switch, verdict)
+
+    def _restore(self, switch: Any, verdict: Verdict) -> None:
+        for flow in verdict.conflicts:
+            log.warning(
+                "flow_manager: %s holds another cookie where ours (cookie %#x, table %d,"
+                " priority %d) should be; left alone",
+                verdict.dpid,
+                flow["cookie"],
+                flow["table_id"],
+                flow["priority"],
+            )
+        if not verdict.missing:
+            return
+        for flow in verdict.missing:
+            self._queue_flow_mod(switch, "add", flow, flow_mod_from_dict(flow, "add"))
+        metrics.FLOWS_RESTORED.labels(verdict.dpid).inc(len(verdict.missing))
+        log.warning(
+            "flow_manager: consistency check: %d of %d checked flow(s) were missing on %s"
+            " (deleted outside the controller); re-added them",
+            len(verdict.missing),
+            verdict.checked,
+            verdict.dpid,
         )
 
     # --- sending -----------------------------------------------------------------

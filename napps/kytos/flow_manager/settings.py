@@ -19,3 +19,8 @@ STORE_FILE = "var/lib/kytos/flow_manager/flows.json"
 #: thousands of per-client flows cost one write, not one each; a crash loses
 #: at most this much (shutdown always writes).
 STORE_FLUSH_INTERVAL = 1.0
+
+#: Seconds between two consistency rounds per switch: the bundle's stored flows
+#: (pipeline, blocks, ... — cookies in our namespace) that the switch lacks are
+#: re-added; other owners' flows are never touched. 0 turns the check off.
+CONSISTENCY_CHECK_INTERVAL = 10.0
