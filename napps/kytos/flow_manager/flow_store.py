@@ -25,7 +25,8 @@ Rules, following OpenFlow 1.3 semantics rather than upstream's heuristics:
   every learned flow would rewrite the store file at the learning rate.
 
 Upstream also deleted every switch flow it did not know (consistency check),
-which wiped other NApps' flows; this store never deletes anything on its own.
+which wiped other NApps' flows; this store never deletes anything on its own, and
+``consistency`` only re-adds the bundle's stored flows a switch lost.
 """
 
 from __future__ import annotations
