@@ -117,3 +117,17 @@ def test_kytos_utils_upload_would_package_the_same_files(napp_id, repo, tmp_path
     for key in ("username", "name", "version", "description", "napp_dependencies", "license"):
         assert key in result["meta"]
     assert result["openapi"] == (napp.source / "openapi.yml").is_file()
+
+
+def test_launcher_conf_names_the_local_repository_for_kytos(tmp_path):
+    """kytos.conf's ``napps_repositories`` as Kytos parses it: our repository, first."""
+    from kytos.core.config import KytosConfig
+
+    from xmpp_ofc import kytos_py311, launcher
+
+    conf = launcher.write_config(tmp_path, launcher.parse_args([]))
+    with kytos_py311.pinned_argv(["kytosd", "-c", str(conf)]):
+        options = KytosConfig().options["daemon"]
+    expected = napp_repository.repository_url(napp_repository.default_repository_dir(tmp_path))
+    assert options.napps_repositories == [expected]
+    assert expected == f"file://{tmp_path.resolve()}/var/lib/kytos/napps-repository"
