@@ -48,6 +48,11 @@ The fixes (numbered as in DESIGN.md section 2):
 11. Werkzeug >= 2.2 builds ``Map._rules`` on the fly, so Kytos' removal of a
     disabled NApp's rules was a no-op and its routes answered 500:
     :func:`fix_remove_napp_endpoints` rebuilds the URL map without them.
+
+kytos-utils 2021.1 (the ``kytos`` command), applied by ``xmpp-ofc-kytos``
+(:mod:`xmpp_ofc.kytos_cli`) with :func:`apply_kytos_utils`, not by :func:`apply`:
+``kytos napps list`` died with IndexError without a terminal (it asks
+``stty size``): :func:`fix_kytos_utils_terminal_width`.
 """
 
 from __future__ import annotations

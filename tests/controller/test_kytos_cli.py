@@ -9,12 +9,19 @@ dependencies, enable, load).  Writes go through ``xmpp-ofc-kytos`` (the same
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import fcntl
+import http.server
+import io
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 import termios
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,7 +29,7 @@ import pytest
 from napps.xmpp_ofc.rate_limiter import flows
 from tests.kytos_helpers import running_controller
 from tests.waiting import wait_until
-from xmpp_ofc import napp_repository
+from xmpp_ofc import napp_layout, napp_repository
 from xmpp_ofc.openflow.flow_json import flow_mod_from_dict, flow_mod_to_dict
 from xmpp_ofc.testing.controller import ControllerProcess
 from xmpp_ofc.testing.fake_switch import FakeSwitch
@@ -187,3 +194,75 @@ def test_installed_napps_survive_a_restart_with_napps_from_repository(tmp_path):
             ("xmpp_ofc", "l2_switch"),
         }
     )
+
+
+class _NAppsServerStub(http.server.BaseHTTPRequestHandler):
+    """Records what ``kytos napps upload`` POSTs; the NApps server's answer is all it fakes."""
+
+    uploads: list[tuple[dict[str, list[str]], bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body
+        )
+        fields: dict[str, list[str]] = {}
+        package = b""
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name == "file":
+                package = part.get_payload(decode=True)
+            else:
+                fields.setdefault(name, []).append(part.get_content().strip())
+        self.uploads.append((fields, package))
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("napp_id", ["xmpp_ofc/rate_limiter", "kytos/of_core"])
+def test_kytos_napps_upload_sends_the_package_our_repository_serves(napp_id, tmp_path):
+    """``kytos napps upload`` in a NApp directory: it packs and POSTs the same files."""
+    napp = next(n for n in napp_layout.bundled_napps() if n.napp_id == napp_id)
+    copy = tmp_path / napp.username / napp.name
+    shutil.copytree(napp.source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NAppsServerStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _NAppsServerStub.uploads = []
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "VIRTUAL_ENV": str(tmp_path / "venv"),
+        "NAPPS_API_URI": f"http://127.0.0.1:{server.server_port}/api/",
+        "NAPPS_USER": napp.username,
+        "NAPPS_TOKEN": "token-from-the-napps-server",
+    }
+    try:
+        done = subprocess.run(
+            [str(BIN / "kytos"), "napps", "upload"],
+            cwd=copy,
+            input="n\n",  # no new openapi.yml skeleton
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    assert f"SUCCESS: NApp {napp_id} uploaded." in done.stdout
+    [(fields, package)] = _NAppsServerStub.uploads
+    assert (fields["username"], fields["name"], fields["version"]) == (
+        [napp.username],
+        [napp.name],
+        [napp.version],
+    )
+    assert fields["token"] == ["token-from-the-napps-server"]
+    with tarfile.open(fileobj=io.BytesIO(package), mode="r:xz") as tar:
+        uploaded = sorted(tar.getnames())
+    assert uploaded == napp_repository.package_members(napp.source)
+    assert not list(copy.glob("*.napp"))  # kytos-utils removes its temporary package
