@@ -13,13 +13,16 @@ BIN := $(VENV)/bin
 
 venv: $(STAMP)
 
-$(STAMP): setup.py pyproject.toml requirements/web-stack.txt
+$(STAMP): setup.py pyproject.toml requirements/web-stack.txt requirements/kytos-utils.txt
 	@scripts/ensure-system-deps.sh venv
 	@echo "==> creating virtualenv $(VENV) and installing the bundle (first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	@echo "==> upgrading Kytos' web stack (requirements/web-stack.txt, docs/web-stack.md)"
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-warn-conflicts -r requirements/web-stack.txt
+	@echo "==> installing kytos-utils 2021.1, Kytos' own CLI (requirements/kytos-utils.txt)"
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-warn-conflicts -r requirements/kytos-utils.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps kytos-utils==2021.1
 	@touch $(STAMP)
 
 run: $(STAMP)

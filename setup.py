@@ -46,6 +46,8 @@ setup(
             # Every openapi.yml is checked as OpenAPI 3 (tests/unit/test_openapi_specs_valid.py).
             "openapi-spec-validator==0.9.0",
             "PyYAML==6.0.4",
+            # Reads back what carbon-cache stored (tests/integration/test_metrics_consumers.py).
+            "whisper==1.1.10",
             "pytest==9.2.0",
             "pytest-timeout==2.4.0",
             "ruff==0.17.5",
@@ -58,6 +60,8 @@ setup(
             "xmpp-ofc-controller = xmpp_ofc.launcher:main",
             "xmpp-ofc-kytosd = xmpp_ofc.launcher:kytosd_main",
             "xmpp-ofc-napps = xmpp_ofc.napp_layout:main",
+            # kytos-utils' `kytos` plus the API token (requirements/kytos-utils.txt).
+            "xmpp-ofc-kytos = xmpp_ofc.kytos_cli:main",
         ]
     },
 )

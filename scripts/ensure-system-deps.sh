@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (as root) or name (otherwise) the Debian packages a make target needs.
 #   venv: what `python3 -m venv` needs;  test: Open vSwitch, ethtool and prosody (the lab's
-#   XMPP server) too, and Chromium with its WebDriver (the dashboard's browser test).
+#   XMPP server) too, Chromium with its WebDriver (the dashboard's browser test), and
+#   Prometheus and carbon-cache (the real metrics consumers, tests/controller/test_metrics_consumers.py).
 set -euo pipefail
 what=${1:-test}
 python=${PYTHON:-python3}
@@ -20,6 +21,8 @@ if [ "$what" = test ]; then
   command -v prosody >/dev/null 2>&1 || missing+=(prosody)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+  command -v carbon-cache >/dev/null 2>&1 || missing+=(graphite-carbon)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

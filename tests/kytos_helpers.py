@@ -129,12 +129,15 @@ def stop_and_show_traceback(controller: ControllerProcess) -> None:
 
 @contextmanager
 def running_controller(
-    base_dir: Path, env: dict[str, str] | None = None
+    base_dir: Path, env: dict[str, str] | None = None, **kwargs: Any
 ) -> Iterator[ControllerProcess]:
-    """A started controller with its own base directory, stopped on exit."""
+    """A started controller with its own base directory, stopped on exit.
+
+    ``kwargs`` go to :class:`ControllerProcess` (``extra_args``, ``expect_napps``...).
+    """
     from xmpp_ofc.testing.controller import ControllerProcess
 
-    controller = ControllerProcess(base_dir, env=env)
+    controller = ControllerProcess(base_dir, env=env, **kwargs)
     controller.start()
     try:
         yield controller

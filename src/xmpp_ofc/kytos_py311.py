@@ -48,6 +48,11 @@ The fixes (numbered as in DESIGN.md section 2):
 11. Werkzeug >= 2.2 builds ``Map._rules`` on the fly, so Kytos' removal of a
     disabled NApp's rules was a no-op and its routes answered 500:
     :func:`fix_remove_napp_endpoints` rebuilds the URL map without them.
+
+kytos-utils 2021.1 (the ``kytos`` command), applied by ``xmpp-ofc-kytos``
+(:mod:`xmpp_ofc.kytos_cli`) with :func:`apply_kytos_utils`, not by :func:`apply`:
+``kytos napps list`` died with IndexError without a terminal (it asks
+``stty size``): :func:`fix_kytos_utils_terminal_width`.
 """
 
 from __future__ import annotations
@@ -517,3 +522,47 @@ def apply() -> None:
     fix_api_server_run()
     fix_late_napp_routes()
     fix_remove_napp_endpoints()
+
+
+# --- kytos-utils (the ``kytos`` command): applied by ``xmpp-ofc-kytos`` only ---------
+
+
+def _print_napps(napps) -> None:
+    """kytos-utils' ``NAppsAPI.print_napps``, with the terminal width from shutil."""
+    import shutil
+
+    if not napps:
+        print("No NApps found.")
+        return
+    stat_w = 6
+    name_w = max(len(n[1]) for n in napps)
+    desc_w = max(len(n[2]) for n in napps)
+    term_w = shutil.get_terminal_size((120, 24)).columns
+    remaining = max(0, term_w - stat_w - name_w - 6)
+    desc_w = min(desc_w, remaining)
+    widths = (stat_w, name_w, desc_w)
+    print(f"\n{'Status':^{stat_w}} | {'NApp ID':^{name_w}} | {'Description':^{desc_w}}")
+    print("=+=".join("=" * w for w in widths))
+    for status, name, description in napps:
+        cut = (description[: desc_w - 3] + "...") if len(description) > desc_w else description
+        print(f"{status:^{stat_w}} | {name:<{name_w}} | {cut:<{desc_w}}")
+    print("\nStatus: (i)nstalled, (e)nabled\n")
+
+
+def fix_kytos_utils_terminal_width() -> None:
+    """Let ``kytos napps list`` print without a terminal (pipes, CI, ``| grep``).
+
+    kytos-utils 2021.1 reads the width from ``os.popen('stty size')``, which
+    prints nothing without a TTY, so the listing died with IndexError.
+    """
+    from kytos.cli.commands.napps.api import NAppsAPI
+
+    if getattr(NAppsAPI.print_napps, _APPLIED_FLAG, False):
+        return
+    setattr(_print_napps, _APPLIED_FLAG, True)
+    NAppsAPI.print_napps = staticmethod(_print_napps)
+
+
+def apply_kytos_utils() -> None:
+    """The kytos-utils fixes (kytosd needs none of them)."""
+    fix_kytos_utils_terminal_width()

@@ -6,8 +6,14 @@ What it does, in order:
    never writes to ``/etc`` or ``/var``;
 2. writes ``<base>/etc/kytos/xmpp_ofc.conf`` and ``xmpp_ofc.logging.ini``
    (OpenFlow and REST on 127.0.0.1, protocol name ``openflow``, entities
-   enabled, no NApp downloads, logs on stderr, no daemon, no shell);
-3. installs and enables the five NApps in Kytos' ``.installed`` layout;
+   enabled, NApps downloaded only from the local repository, logs on stderr,
+   no daemon, no shell);
+3. builds the five NApps' ``.napp`` packages into a local NApps repository
+   (``<base>/var/lib/kytos/napps-repository``, :mod:`xmpp_ofc.napp_repository`)
+   that kytos.conf's ``napps_repositories`` names, so ``kytos napps install``
+   works through Kytos' own install path; then, unless
+   ``--napps-from-repository``, links and enables the five NApps from the
+   checkout in Kytos' ``.installed`` layout;
 4. applies the Python 3.11 fixes (:mod:`xmpp_ofc.kytos_py311`);
 5. makes REST writes need the API token and drops Kytos' allow-all CORS
    (:mod:`xmpp_ofc.rest_auth`; the token is made at first start);
@@ -23,6 +29,7 @@ token of the controller with that ``--base-dir`` and exit.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
@@ -94,7 +101,7 @@ protocol_name = openflow
 api_port = {api_port}
 enable_entities_by_default = True
 napps = {base}/var/lib/kytos/napps
-napps_repositories = []
+napps_repositories = {repositories}
 napps_pre_installed = []
 vlan_pool = {{}}
 jwt_secret = {jwt_secret}
@@ -120,6 +127,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(default: the virtualenv, $VIRTUAL_ENV)",
     )
     parser.add_argument("--debug", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--napps-from-repository",
+        action="store_true",
+        help="do not link the bundle's NApps at start: leave the NApps directory to "
+        "'kytos napps install|enable|disable|uninstall' (packages in "
+        "<base>/var/lib/kytos/napps-repository)",
+    )
     parser.add_argument(
         "--cors-origin",
         action="append",
@@ -161,6 +175,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def write_config(base: Path, args: argparse.Namespace) -> Path:
     """Write the conf and logging files under ``base``; return the conf path."""
+    from xmpp_ofc import napp_repository
+
+    repository = napp_repository.default_repository_dir(base)
     etc = base / "etc" / "kytos"
     etc.mkdir(parents=True, exist_ok=True)
     (base / "var" / "run" / "kytos").mkdir(parents=True, exist_ok=True)
@@ -175,6 +192,7 @@ def write_config(base: Path, args: argparse.Namespace) -> Path:
             listen=args.listen,
             of_port=args.of_port,
             api_port=args.api_port,
+            repositories=json.dumps([napp_repository.repository_url(repository)]),
             jwt_secret=secrets.token_hex(16),
         )
     )
@@ -209,11 +227,16 @@ def main(argv: list[str] | None = None) -> int:
         return token_command(base, args)
     os.environ["VIRTUAL_ENV"] = str(base)  # read by Kytos at import time
 
-    from xmpp_ofc import kytos_py311, napp_layout
+    from xmpp_ofc import kytos_py311, napp_layout, napp_repository
 
     conf = write_config(base, args)
     napps_dir = base / "var" / "lib" / "kytos" / "napps"
-    ids = napp_layout.install(napps_dir, napp_layout.bundled_napps())
+    bundled = napp_layout.bundled_napps()
+    napp_repository.build_repository(napp_repository.default_repository_dir(base), bundled)
+    if args.napps_from_repository:
+        ids = [f"{user}/{name}" for user, name in napp_layout.enabled_ids(napps_dir)]
+    else:
+        ids = napp_layout.install(napps_dir, bundled)
     kytos_py311.apply()
     settings = auth_settings(base, args)
     rest_auth.install(settings)
@@ -221,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"xmpp_ofc: OpenFlow on {args.listen}:{args.of_port}, "
         f"REST on http://{args.listen}:{args.api_port}/api/, "
-        f"NApps {', '.join(ids)}; base dir {base}. "
+        f"NApps {', '.join(ids) or 'none'}; base dir {base}. "
         f"REST writes need the API token in {settings.token_path} "
         f"(print it: xmpp-ofc-controller --print-token --base-dir {base}). Stop with Ctrl-C.",
         file=sys.stderr,

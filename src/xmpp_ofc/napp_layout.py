@@ -7,7 +7,10 @@ enables one by symlinking ``<napps>/<user>/<napp>`` to it.  Its REST calls
 reproduce it: ``.installed/<user>/<napp>`` is a symlink to our source tree
 (like upstream's ``setup.py develop``), so edits take effect on restart.
 
-Command line: ``xmpp-ofc-napps install|uninstall|list [--napps-dir DIR]``.
+Command line: ``xmpp-ofc-napps install|uninstall|list [--napps-dir DIR]``, and
+``xmpp-ofc-napps build-repo [--repo DIR]``: the ``.napp`` packages for
+``kytos napps install`` (:mod:`xmpp_ofc.napp_repository`; the launcher builds
+them at every start, so this is for a kytosd you run yourself).
 """
 
 from __future__ import annotations
@@ -138,12 +141,24 @@ def listing(napps_dir: Path, napps: list[BundledNApp]) -> list[tuple[str, str, b
     return rows
 
 
+def enabled_ids(napps_dir: Path) -> list[tuple[str, str]]:
+    """``(user, napp)`` of every NApp enabled in ``napps_dir``, as Kytos finds them."""
+    return sorted(path.parts[-3:-1] for path in napps_dir.glob("*/*/kytos.json"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="xmpp-ofc-napps",
         description="Install the xmpp_ofc NApp bundle into a Kytos NApps directory.",
     )
-    parser.add_argument("command", choices=["install", "uninstall", "list"])
+    parser.add_argument("command", choices=["install", "uninstall", "list", "build-repo"])
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        help="build-repo: the NApps repository directory "
+        "(default: $VIRTUAL_ENV/var/lib/kytos/napps-repository)",
+    )
     parser.add_argument(
         "--napps-dir",
         type=Path,
@@ -156,7 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     napps_dir = args.napps_dir or default_napps_dir()
     napps = bundled_napps()
-    if args.command == "install":
+    if args.command == "build-repo":
+        from xmpp_ofc import napp_repository
+
+        repo = args.repo or napp_repository.default_repository_dir()
+        for path in napp_repository.build_repository(repo, napps):
+            print(path)
+        print(f"napps_repositories = {json.dumps([napp_repository.repository_url(repo)])}")
+    elif args.command == "install":
         ids = install(napps_dir, napps, enable=not args.no_enable)
         verb = "installed" if args.no_enable else "installed and enabled"
         print(f"{verb} in {napps_dir}: {', '.join(ids)}")
