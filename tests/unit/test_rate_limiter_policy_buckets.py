@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from napps.xmpp_ofc.rate_limiter.escalation import OffenceLog, sentence
+from napps.xmpp_ofc.rate_limiter.escalation import OffenceLog
 from napps.xmpp_ofc.rate_limiter.policy import (
     Allowance,
     Buckets,
     Usage,
     estimated_messages,
     judge,
+    sentence,
 )
 
 ALLOWANCE = Allowance(

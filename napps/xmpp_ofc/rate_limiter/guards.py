@@ -10,6 +10,10 @@ mistake, so it is refused with a message instead of installing a useless flow.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
+
+from napps.xmpp_ofc.rate_limiter.errors import InvalidRequestError
+from napps.xmpp_ofc.rate_limiter.flows import MAX_TIMEOUT, Client
 
 
 def block_target_refusal(ip: str) -> str | None:
@@ -29,3 +33,31 @@ def block_target_refusal(ip: str) -> str | None:
         if refused:
             return f"ip: {ip} is a {kind} address and is never a client; nothing to block"
     return None
+
+
+def manual_block_request(
+    ip: Any, port: Any, duration: Any, reason: Any, *, default_duration: int
+) -> tuple[Client, int]:
+    """The target and duration of a manual block, or InvalidRequestError saying what is wrong.
+
+    The request's own fields only: a bad one is a 400 even on an unknown switch.
+    """
+    if isinstance(ip, str) and (refusal := block_target_refusal(ip)):
+        raise InvalidRequestError(refusal)
+    try:
+        target = Client.of(ip, port)
+    except ValueError as error:
+        raise InvalidRequestError(str(error)) from None
+    if duration is None:
+        duration = default_duration
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, int)
+        or not (1 <= duration <= MAX_TIMEOUT)
+    ):
+        raise InvalidRequestError(
+            f"duration: must be an integer in 1..{MAX_TIMEOUT} seconds, got {duration!r}"
+        )
+    if not isinstance(reason, str) or len(reason) > 200:
+        raise InvalidRequestError("reason: must be a string of at most 200 characters")
+    return target, duration
