@@ -18,6 +18,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from napps.xmpp_ofc.rate_limiter.flows import Client
 from napps.xmpp_ofc.rate_limiter.history import History
@@ -98,6 +99,12 @@ class BlockBook:
         """(target, record) of every block on ``dpid``, in the order they were made."""
         found = self._switches.get(dpid)
         return [] if found is None else list(found.blocks.items())
+
+    def rows(self, dpid: str) -> list[dict[str, Any]]:
+        """The switch's blocks, oldest first, as JSON (REST)."""
+        return [
+            b.to_json() for b in sorted((b for _, b in self.active(dpid)), key=lambda b: b.since)
+        ]
 
     def count(self, dpid: str) -> int:
         """Blocks on ``dpid``."""

@@ -127,6 +127,24 @@ class Enforcer:
             return Mode.BLOCK, f"meter mode: {support.why_not()}; blocking"
         return Mode.METER, ""
 
+    def switch_status(self, dpid: str) -> dict[str, Any]:
+        """Connected, effective mode (and why it differs), capture meter, meter support."""
+        mode, note = self.effective_mode(dpid)
+        support = self.meter_support(dpid)
+        return {
+            "connected": self.is_up(dpid),
+            "mode": mode.value,
+            "mode_note": note,
+            "capture_meter_id": capture_meter_id(support),
+            "meter_support": None
+            if support is None
+            else {
+                "max_meter": support.max_meter,
+                "band_drop": support.band_drop,
+                "pps": support.pps,
+            },
+        }
+
     def set_meter_support(self, dpid: str, support: MeterSupport, clients: Clients, now: Instant):
         """The switch's meter features arrived: the capture meter, and meter mode's meters.
 

@@ -23,11 +23,13 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from napps.xmpp_ofc.rate_limiter.connection_guard import ConnectionGuard, FloodDecision
+from napps.xmpp_ofc.rate_limiter import policy
+from napps.xmpp_ofc.rate_limiter.connection_guard import ConnectionGuard, FloodDecision, Scope
 from napps.xmpp_ofc.rate_limiter.flows import Client
 from napps.xmpp_ofc.rate_limiter.history import History
-from napps.xmpp_ofc.rate_limiter.prefix_blocks import PrefixBlock, PrefixBlocks
+from napps.xmpp_ofc.rate_limiter.prefix_blocks import PrefixBlock, PrefixBlocks, overlaps_whitelist
 from napps.xmpp_ofc.rate_limiter.records import BlockRecord, EventKind, HistoryEvent, UnblockReason
+from napps.xmpp_ofc.rate_limiter.settings_model import LimiterSettings, Mode
 from napps.xmpp_ofc.rate_limiter.state import REINSTALL_GAP_S, Instant
 from xmpp_ofc.messages import DecodedPacketIn
 from xmpp_ofc.packet import TCP_SYN
@@ -54,13 +56,33 @@ class ConnectionFloods:
         self.blocks_total: Counter[str] = Counter()  # PREFIX_KIND
         self.unblocks_total: Counter[str] = Counter()  # by UnblockReason
 
-    def observe(
-        self, packet_in: DecodedPacketIn, client: Client, now: Instant
+    def new_connection(
+        self, packet_in: DecodedPacketIn, client: Client, now: Instant, settings: LimiterSettings
     ) -> list[FloodDecision]:
-        """Count a new connection (a SYN); the guard's decisions it triggers (often none)."""
+        """Count a new connection (a SYN); the guard's decisions to enforce (often none).
+
+        A decision the policy does not enforce (monitor mode, whitelist) is logged
+        instead. The caller starts an address decision as an ordinary block
+        (:meth:`address_block`) and a prefix decision with :meth:`start_prefix`.
+        """
         if not packet_in.packet.has_tcp_flag(TCP_SYN):
             return []
-        return self.guard.observe(packet_in.dpid, client.ip, now.mono)
+        enforced = []
+        monitor_mode = settings.mode is Mode.MONITOR
+        for decision in self.guard.observe(packet_in.dpid, client.ip, now.mono):
+            if decision.scope is Scope.PREFIX:
+                exempt = overlaps_whitelist(decision.target, settings.whitelist)
+            else:
+                exempt = settings.is_whitelisted(client.ip)
+            if policy.never_blocked(monitor_mode=monitor_mode, exempt=exempt):
+                log.warning(
+                    "dpid %s: %s (not blocked: monitor mode/whitelist)",
+                    decision.dpid,
+                    decision.reason,
+                )
+            else:
+                enforced.append(decision)
+        return enforced
 
     @staticmethod
     def address_block(

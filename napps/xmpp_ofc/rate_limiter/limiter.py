@@ -50,8 +50,8 @@ from typing import Any
 from napps.xmpp_ofc.rate_limiter import blocks as block_records
 from napps.xmpp_ofc.rate_limiter import flows, guards, policy
 from napps.xmpp_ofc.rate_limiter.blocks import BlockBook
-from napps.xmpp_ofc.rate_limiter.capture_bounds import CaptureBounds, capture_meter_id
-from napps.xmpp_ofc.rate_limiter.connection_guard import ConnectionGuard, FloodDecision, Scope
+from napps.xmpp_ofc.rate_limiter.capture_bounds import CaptureBounds
+from napps.xmpp_ofc.rate_limiter.connection_guard import ConnectionGuard, Scope
 from napps.xmpp_ofc.rate_limiter.enforcement import Enforcer
 from napps.xmpp_ofc.rate_limiter.errors import (
     InvalidRequestError,
@@ -72,7 +72,6 @@ from napps.xmpp_ofc.rate_limiter.history import DEFAULT_HISTORY_LIMIT, History
 from napps.xmpp_ofc.rate_limiter.monitors import Monitors, capture_client
 from napps.xmpp_ofc.rate_limiter.policy import AddressTotals, Buckets, Usage, Verdict, judge
 from napps.xmpp_ofc.rate_limiter.polling import DEFAULT_POLL_CPU_BUDGET, PollSchedule
-from napps.xmpp_ofc.rate_limiter.prefix_blocks import overlaps_whitelist
 from napps.xmpp_ofc.rate_limiter.rates import CounterSample, RateTracker
 from napps.xmpp_ofc.rate_limiter.records import (
     BlockRecord,
@@ -617,43 +616,12 @@ class RateLimiter:
     @locked
     def monitored(self, dpid: str | None = None) -> list[dict[str, Any]]:
         """Monitored clients with their last rates (REST, dashboard, metrics)."""
-        result = []
-        for switch_id in self._selected(dpid):
-            for client, m in self.monitors.clients(switch_id).items():
-                rate = m.tracker.rate
-                last = m.tracker.last
-                result.append(
-                    {
-                        "dpid": switch_id,
-                        "ip": client.ip,
-                        "port": client.port,
-                        "server_port": m.server_port,
-                        "since": m.since,
-                        "whitelisted": m.whitelisted,
-                        "meter_id": m.meter_id,
-                        "over_threshold": m.flagged,
-                        "packets_per_s": None if rate is None else rate.packets_per_s,
-                        "packets_per_min": None if rate is None else rate.packets_per_min,
-                        "bytes_per_s": None if rate is None else rate.bytes_per_s,
-                        "payload_bytes_per_min": None
-                        if rate is None
-                        else rate.payload_bytes_per_min(header_bytes(client.ip_version)),
-                        "packet_count": None if last is None else last.packet_count,
-                        "byte_count": None if last is None else last.byte_count,
-                    }
-                )
-        return result
+        return [row for switch_id in self._selected(dpid) for row in self.monitors.rows(switch_id)]
 
     @locked
     def blocked(self, dpid: str | None = None) -> list[dict[str, Any]]:
         """Active blocks with since, expires and reason."""
-        return [
-            block.to_json()
-            for switch_id in self._selected(dpid)
-            for block in sorted(
-                (b for _, b in self.blocks.active(switch_id)), key=lambda b: b.since
-            )
-        ]
+        return [row for switch_id in self._selected(dpid) for row in self.blocks.rows(switch_id)]
 
     @locked
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -664,25 +632,14 @@ class RateLimiter:
     def status(self, wall_now: float | None = None) -> dict[str, Any]:
         """Per switch: connection, effective mode (and why it differs), counts."""
         enforcer = self.enforcer
-        switches = {}
-        for dpid in sorted(self._dpids):
-            mode, note = enforcer.effective_mode(dpid)
-            support = enforcer.meter_support(dpid)
-            switches[dpid] = {
-                "connected": enforcer.is_up(dpid),
-                "mode": mode.value,
-                "mode_note": note,
+        switches = {
+            dpid: {
+                **enforcer.switch_status(dpid),
                 "monitored": self.monitors.count(dpid),
                 "blocked": self.blocks.count(dpid),
-                "capture_meter_id": capture_meter_id(support),
-                "meter_support": None
-                if support is None
-                else {
-                    "max_meter": support.max_meter,
-                    "band_drop": support.band_drop,
-                    "pps": support.pps,
-                },
             }
+            for dpid in sorted(self._dpids)
+        }
         wall = time.time() if wall_now is None else wall_now
         return {
             "mode": self.settings.mode.value,
@@ -938,39 +895,17 @@ class RateLimiter:
         self, packet_in: DecodedPacketIn, client: Client, now: Instant
     ) -> list[AnyCommand]:
         """Count a new connection; the blocks of the connection floods it reveals."""
+        settings = self.settings
+        dpid = packet_in.dpid
         commands: list[AnyCommand] = []
-        for decision in self.floods.observe(packet_in, client, now):
+        for decision in self.floods.new_connection(packet_in, client, now, settings):
             if decision.scope is Scope.PREFIX:
-                commands += self._flood_prefix(decision, now)
+                up = self.enforcer.is_up(dpid)
+                block = self.floods.start_prefix(decision, settings.xmpp_ports, now, up=up)
+                if block is not None:
+                    commands += self.enforcer.prefix_block(block, now)
             else:
-                commands += self._flood_address(decision, client, now)
+                record = self.floods.address_block(decision, client, settings.xmpp_ports, now)
+                target = Client(client.ip, None)
+                commands += self._start_block(dpid, target, record, now=now, count_as=ADDRESS_KIND)
         return commands
-
-    def _flood_address(
-        self, decision: FloodDecision, client: Client, now: Instant
-    ) -> list[AnyCommand]:
-        settings = self.settings
-        if policy.never_blocked(
-            monitor_mode=settings.mode is Mode.MONITOR, exempt=settings.is_whitelisted(client.ip)
-        ):
-            log.warning(
-                "dpid %s: %s (not blocked: monitor mode/whitelist)", decision.dpid, decision.reason
-            )
-            return []
-        record = self.floods.address_block(decision, client, settings.xmpp_ports, now)
-        target = Client(client.ip, None)
-        return self._start_block(decision.dpid, target, record, now=now, count_as=ADDRESS_KIND)
-
-    def _flood_prefix(self, decision: FloodDecision, now: Instant) -> list[AnyCommand]:
-        settings = self.settings
-        dpid = decision.dpid
-        if policy.never_blocked(
-            monitor_mode=settings.mode is Mode.MONITOR,
-            exempt=overlaps_whitelist(decision.target, settings.whitelist),
-        ):
-            log.warning("dpid %s: %s (not blocked: monitor mode/whitelist)", dpid, decision.reason)
-            return []
-        block = self.floods.start_prefix(
-            decision, settings.xmpp_ports, now, up=self.enforcer.is_up(dpid)
-        )
-        return [] if block is None else self.enforcer.prefix_block(block, now)

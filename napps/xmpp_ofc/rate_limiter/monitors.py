@@ -22,6 +22,7 @@ from typing import Any
 from napps.xmpp_ofc.rate_limiter import flows
 from napps.xmpp_ofc.rate_limiter.capture_bounds import LOG_INTERVAL_S, CaptureBounds, Unmonitored
 from napps.xmpp_ofc.rate_limiter.flows import Client
+from napps.xmpp_ofc.rate_limiter.settings_model import header_bytes
 from napps.xmpp_ofc.rate_limiter.state import (
     REINSTALL_GAP_S,
     RETRY_MAX_S,
@@ -130,6 +131,34 @@ class Monitors:
         if found is None or not found.clients.of_address(ip):
             return []
         return [c for c in found.clients if c.ip == ip]
+
+    def rows(self, dpid: str) -> list[dict[str, Any]]:
+        """The switch's monitored connections with their last rates (REST, metrics)."""
+        rows = []
+        for client, m in self.clients(dpid).items():
+            rate = m.tracker.rate
+            last = m.tracker.last
+            rows.append(
+                {
+                    "dpid": dpid,
+                    "ip": client.ip,
+                    "port": client.port,
+                    "server_port": m.server_port,
+                    "since": m.since,
+                    "whitelisted": m.whitelisted,
+                    "meter_id": m.meter_id,
+                    "over_threshold": m.flagged,
+                    "packets_per_s": None if rate is None else rate.packets_per_s,
+                    "packets_per_min": None if rate is None else rate.packets_per_min,
+                    "bytes_per_s": None if rate is None else rate.bytes_per_s,
+                    "payload_bytes_per_min": None
+                    if rate is None
+                    else rate.payload_bytes_per_min(header_bytes(client.ip_version)),
+                    "packet_count": None if last is None else last.packet_count,
+                    "byte_count": None if last is None else last.byte_count,
+                }
+            )
+        return rows
 
     # --- may a connection be monitored? -----------------------------------------------
 
