@@ -128,7 +128,7 @@ def test_monitor_mode_and_the_whitelist_are_never_blocked(settings, caplog) -> N
     guarded, _ = floods()
     with caplog.at_level("WARNING"):
         assert syns(guarded, A.ip, 4, settings) == []
-    assert "not blocked: monitor mode/whitelist" in caplog.text
+    assert "not blocked: monitor mode/whitelist/protected" in caplog.text
 
 
 def test_prefix_blocks_are_recorded_bounded_healed_restored_and_expire() -> None:

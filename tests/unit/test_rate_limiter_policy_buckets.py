@@ -159,7 +159,7 @@ def test_poll_jitter_does_not_cost_a_whole_extra_poll() -> None:
 
 def why_not(**facts) -> str | None:
     defaults = {
-        "whitelisted": False,
+        "exempt": None,
         "monitor_mode": False,
         "metered": False,
         "dry_since": 10.0,
@@ -171,7 +171,7 @@ def why_not(**facts) -> str | None:
 
 def test_a_client_acted_on_is_blocked_unless_whitelisted_monitor_mode_or_metered() -> None:
     assert why_not() is None
-    assert why_not(whitelisted=True, monitor_mode=True) == "whitelisted"
+    assert why_not(exempt="whitelisted", monitor_mode=True) == "whitelisted"
     assert why_not(monitor_mode=True) == "monitor-only mode"
     assert why_not(metered=True) == "metered"
 
@@ -203,10 +203,10 @@ def test_the_sentence_reason_names_the_offence_and_the_duration() -> None:
 
 
 def test_reconnects_are_blocked_at_once_only_with_per_ip_aggregate() -> None:
-    assert blocks_reconnect(per_ip_aggregate=True, monitor_mode=False, whitelisted=False)
-    assert not blocks_reconnect(per_ip_aggregate=False, monitor_mode=False, whitelisted=False)
-    assert not blocks_reconnect(per_ip_aggregate=True, monitor_mode=True, whitelisted=False)
-    assert not blocks_reconnect(per_ip_aggregate=True, monitor_mode=False, whitelisted=True)
+    assert blocks_reconnect(per_ip_aggregate=True, monitor_mode=False, exempt=False)
+    assert not blocks_reconnect(per_ip_aggregate=False, monitor_mode=False, exempt=False)
+    assert not blocks_reconnect(per_ip_aggregate=True, monitor_mode=True, exempt=False)
+    assert not blocks_reconnect(per_ip_aggregate=True, monitor_mode=False, exempt=True)
     assert is_suspect(address_blocked=True, recent_offences=0)
     assert is_suspect(address_blocked=False, recent_offences=1)
     assert not is_suspect(address_blocked=False, recent_offences=0)

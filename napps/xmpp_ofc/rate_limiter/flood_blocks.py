@@ -57,13 +57,19 @@ class ConnectionFloods:
         self.unblocks_total: Counter[str] = Counter()  # by UnblockReason
 
     def new_connection(
-        self, packet_in: DecodedPacketIn, client: Client, now: Instant, settings: LimiterSettings
+        self,
+        packet_in: DecodedPacketIn,
+        client: Client,
+        now: Instant,
+        settings: LimiterSettings,
     ) -> list[FloodDecision]:
         """Count a new connection (a SYN); the guard's decisions to enforce (often none).
 
-        A decision the policy does not enforce (monitor mode, whitelist) is logged
-        instead. The caller starts an address decision as an ordinary block
-        (:meth:`address_block`) and a prefix decision with :meth:`start_prefix`.
+        A decision the policy does not enforce (monitor mode; an exempt address:
+        whitelisted, protected, never a client; a prefix overlapping the whitelist or
+        holding a protected address) is logged instead. The caller starts an address
+        decision as an ordinary block (:meth:`address_block`) and a prefix decision
+        with :meth:`start_prefix`.
         """
         if not packet_in.packet.has_tcp_flag(TCP_SYN):
             return []
@@ -71,12 +77,14 @@ class ConnectionFloods:
         monitor_mode = settings.mode is Mode.MONITOR
         for decision in self.guard.observe(packet_in.dpid, client.ip, now.mono):
             if decision.scope is Scope.PREFIX:
-                exempt = overlaps_whitelist(decision.target, settings.whitelist)
+                spared = overlaps_whitelist(
+                    decision.target, settings.whitelist
+                ) or overlaps_whitelist(decision.target, settings.protected_addresses)
             else:
-                exempt = settings.is_whitelisted(client.ip)
-            if policy.never_blocked(monitor_mode=monitor_mode, exempt=exempt):
+                spared = policy.address_exemption(client.ip, settings) is not None
+            if policy.never_blocked(monitor_mode=monitor_mode, exempt=spared):
                 log.warning(
-                    "dpid %s: %s (not blocked: monitor mode/whitelist)",
+                    "dpid %s: %s (not blocked: monitor mode/whitelist/protected)",
                     decision.dpid,
                     decision.reason,
                 )

@@ -80,6 +80,7 @@ from napps.xmpp_ofc.rate_limiter.records import (
     LimiterStore,
     UnblockReason,
 )
+from napps.xmpp_ofc.rate_limiter.server_addresses import ServerAddresses
 from napps.xmpp_ofc.rate_limiter.settings_model import (
     RETIRED_SETTINGS,
     LimiterSettings,
@@ -142,6 +143,7 @@ class RateLimiter:
         self.offences = OffenceLog()  # repeat offenders (escalation.py)
         self.floods = ConnectionFloods(self.history_log, connection_guard)
         self.address_totals = AddressTotals()  # per_ip_aggregate (policy.py)
+        self.servers = ServerAddresses()  # the protected server, learned (issue 13)
         self.enforcer = Enforcer(settings or LimiterSettings(), self.capture)
         self.polls = PollSchedule(poll_cpu_budget)
         self.flow_errors_total: Counter[str] = Counter()  # by flow kind
@@ -222,6 +224,7 @@ class RateLimiter:
         dpid = packet_in.dpid
         self._know(dpid)
         self.enforcer.connected(dpid)
+        self.servers.observe(client.ip, packet_in.packet.ip_dst)
         healed = self._heal(dpid, client, now)
         if healed is not None:
             return healed
@@ -233,7 +236,7 @@ class RateLimiter:
             and policy.blocks_reconnect(
                 per_ip_aggregate=settings.per_ip_aggregate,
                 monitor_mode=settings.mode is Mode.MONITOR,
-                whitelisted=settings.is_whitelisted(client.ip),
+                exempt=self._exemption(client.ip) is not None,
             )
             and not self.blocks.backing_off(dpid, client, now)
         ):
@@ -525,6 +528,13 @@ class RateLimiter:
         target, duration = guards.manual_block_request(
             ip, port, duration, reason, default_duration=self.settings.block_duration_s
         )
+        refusal = guards.protected_refusal(
+            target.ip,
+            configured=self.settings.is_protected(target.ip),
+            learned=target.ip in self.servers,
+        )
+        if refusal is not None:
+            raise InvalidRequestError(refusal)
         self._known(dpid)
         if self.settings.is_whitelisted(target.ip):
             raise WhitelistedError(f"{target.ip} is whitelisted and is never blocked")
@@ -711,13 +721,22 @@ class RateLimiter:
         return self._install_block(block.dpid, target, block, now)
 
     def _apply_whitelist(self, dpid: str, now: Instant) -> list[AnyCommand]:
-        whitelisted = self.settings.is_whitelisted
-        self.monitors.set_whitelisted(dpid, whitelisted)
+        settings = self.settings
+        self.monitors.set_whitelisted(dpid, settings.is_whitelisted)
         commands: list[AnyCommand] = []
-        for block in self.blocks.now_whitelisted(dpid, whitelisted):
-            self.blocks.end(block, UnblockReason.WHITELISTED, now, "whitelisted")
+        for block in self.blocks.now_whitelisted(
+            dpid, lambda ip: settings.is_whitelisted(ip) or settings.is_protected(ip)
+        ):
+            if settings.is_whitelisted(block.ip):
+                self.blocks.end(block, UnblockReason.WHITELISTED, now, "whitelisted")
+            else:
+                self.blocks.end(block, UnblockReason.PROTECTED, now, "protected_addresses")
             commands += self.enforcer.unblock(dpid, Client(block.ip, block.port))
         return commands
+
+    def _exemption(self, ip: str) -> str | None:
+        """Why the automatic policy never blocks ``ip`` (policy.py, point 7), or None."""
+        return policy.address_exemption(ip, self.settings)
 
     def _block_refused(
         self, dpid: str, client: Client, server_port: int, why: str, now: Instant
@@ -753,7 +772,7 @@ class RateLimiter:
         payload_bpm = usage.payload_bytes / elapsed * 60
         buckets = monitored.buckets
         why_not = policy.why_not_block(
-            whitelisted=monitored.whitelisted,
+            exempt="whitelisted" if monitored.whitelisted else self._exemption(client.ip),
             monitor_mode=settings.mode is Mode.MONITOR,
             metered=monitored.meter_id is not None,
             dry_since=None if buckets is None else buckets.dry_since,
@@ -863,8 +882,8 @@ class RateLimiter:
         commands: list[AnyCommand] = []
         for over in overs:
             target = Client(over.ip, None)
-            if self.blocks.backing_off(dpid, target, now):
-                continue
+            if self.blocks.backing_off(dpid, target, now) or self._exemption(over.ip):
+                continue  # refused lately; or protected / never a client (whitelisted: not summed)
             if policy.never_blocked(monitor_mode=settings.mode is Mode.MONITOR, exempt=False):
                 self.history_log.record(
                     HistoryEvent(

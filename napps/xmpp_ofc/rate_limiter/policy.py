@@ -55,15 +55,22 @@ decisions out, no switch and no Kytos.
    flood): the address gets a whole-address block, the prefix a prefix block of
    its new connections, each for the guard's block period (60 s).
 
-7. **Never blocked automatically** (:func:`never_blocked`): whitelisted addresses
-   (for a prefix: one overlapping the whitelist), and anything in ``monitor``
-   mode. Manual blocks are the operator's, but never of a whitelisted address.
+7. **Never blocked automatically** (:func:`exemption`, :func:`never_blocked`):
+   whitelisted addresses (for a prefix: one overlapping the whitelist), the
+   protected XMPP server's ``protected_addresses`` (a prefix containing one),
+   addresses that are never a client (unspecified, loopback, link-local,
+   multicast), and anything in ``monitor`` mode; they are flagged or logged
+   instead. Manual blocks are the operator's, but never of those addresses
+   (:mod:`.guards`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
+
+from napps.xmpp_ofc.rate_limiter import guards
 
 #: The smallest chat stanza's payload (``<message to='a@b'><body>x</body></message>``).
 MIN_STANZA_BYTES = 60
@@ -194,16 +201,19 @@ def judge(buckets: Buckets, usage: Usage, allowance: Allowance, now: float) -> V
 
 def why_not_block(
     *,
-    whitelisted: bool,
+    exempt: str | None,
     monitor_mode: bool,
     metered: bool,
     dry_since: float | None,
     now: float,
     sustain_s: float,
 ) -> str | None:
-    """Why a client acted on is only flagged (history text), or None: block it."""
-    if whitelisted:
-        return "whitelisted"
+    """Why a client acted on is only flagged (history text), or None: block it.
+
+    ``exempt``: the client's :func:`exemption`, if any.
+    """
+    if exempt is not None:
+        return exempt
     if monitor_mode:
         return "monitor-only mode"
     if metered and not meter_not_enough(dry_since, now, sustain_s):
@@ -269,14 +279,14 @@ def sentence_reason(
 # --- 4. reconnects ---------------------------------------------------------------------------
 
 
-def blocks_reconnect(*, per_ip_aggregate: bool, monitor_mode: bool, whitelisted: bool) -> bool:
+def blocks_reconnect(*, per_ip_aggregate: bool, monitor_mode: bool, exempt: bool) -> bool:
     """Whether a new connection of an address with an automatic block is blocked at once.
 
     Off by default: behind a NAT one address is many users, and blocking every new
     connection of the address would punish the flooder's neighbours. Then the
     reconnect is a suspect instead (:func:`is_suspect`).
     """
-    return per_ip_aggregate and not monitor_mode and not whitelisted
+    return per_ip_aggregate and not monitor_mode and not exempt
 
 
 def is_suspect(*, address_blocked: bool, recent_offences: int) -> bool:
@@ -349,9 +359,33 @@ class AddressTotals:
 # --- 7. never blocked --------------------------------------------------------------------------
 
 
+def exemption(*, whitelisted: bool, protected: bool, special: str | None) -> str | None:
+    """Why an address is never blocked automatically (history text), or None.
+
+    ``special``: the kind of an address that is never a client (:mod:`.guards`).
+    """
+    if whitelisted:
+        return "whitelisted"
+    if protected:
+        return "protected XMPP server address"
+    if special is not None:
+        return f"{special} address"
+    return None
+
+
+def address_exemption(ip: str, settings: Any) -> str | None:
+    """:func:`exemption` of ``ip`` under ``settings`` (a ``LimiterSettings``)."""
+    return exemption(
+        whitelisted=settings.is_whitelisted(ip),
+        protected=settings.is_protected(ip),
+        special=guards.special_address(ip),
+    )
+
+
 def never_blocked(*, monitor_mode: bool, exempt: bool) -> bool:
     """Whether an automatic decision to block must stay a log line or a flag.
 
-    ``exempt``: the address is whitelisted (a prefix: overlaps the whitelist).
+    ``exempt``: the address has an :func:`exemption` (a prefix: overlaps the
+    whitelist or holds a protected address).
     """
     return monitor_mode or exempt
