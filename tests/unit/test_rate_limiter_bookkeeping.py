@@ -6,7 +6,6 @@ the history's store, a dict for the block store) and is read back directly.
 
 from __future__ import annotations
 
-import pytest
 from test_rate_limiter_helpers import DPID, at, echoed_match
 
 from napps.xmpp_ofc.rate_limiter import flows
@@ -263,8 +262,9 @@ def test_stored_blocks_come_back_and_expired_ones_end() -> None:
     assert [b.ip for b in blocks.forget_switch(DPID)] == [C.ip]
 
 
-@pytest.mark.parametrize("dpid", [DPID, "other"])
-def test_an_unknown_switch_has_no_blocks(dpid: str) -> None:
+def test_an_unknown_switch_has_no_blocks() -> None:
     blocks, _ = book()
+    blocks.start(A, record(A), now=at(0))
     assert blocks.active("other") == [] and blocks.removal_ends("other", A, 1, at(0)) is None
-    assert not blocks.backing_off("other", A, at(0)) and blocks.count(dpid) == 0
+    assert not blocks.backing_off("other", A, at(0)) and blocks.count("other") == 0
+    assert blocks.covering("other", A) is None and blocks.get("other", A) is None
