@@ -583,6 +583,11 @@ def test_manual_block_of_an_address_never_blocked_is_a_400_that_changes_nothing(
     assert says in response.json["response"]
     assert snapshot(napp) == before
     assert flow_events(napp) == []
+    assert api.get(f"{URL}/status").json["server_addresses"] == {
+        "protected": ["10.0.0.53"],
+        "learned": ["10.0.0.1"],
+        "learned_overflow": 0,
+    }
 
 
 def test_protected_addresses_over_rest_persist_and_lift_their_blocks(api, napp, clock):

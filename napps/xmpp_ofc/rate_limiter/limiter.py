@@ -661,6 +661,11 @@ class RateLimiter:
             "meter_fallbacks": enforcer.meter_fallbacks,
             "unmonitored_total": dict(self.monitors.unmonitored_total),
             "prefix_blocks": [block.to_json(wall) for block in self.floods.prefixes.all()],
+            "server_addresses": {
+                "protected": list(self.settings.protected_addresses),
+                "learned": self.servers.learned(),
+                "learned_overflow": self.servers.overflow,
+            },
             "capture": {
                 "meter_rate_pps": self.capture.meter_rate_pps,
                 "meter_burst": self.capture.meter_burst,
