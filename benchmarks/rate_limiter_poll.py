@@ -56,7 +56,7 @@ from napps.kytos.of_core.stream import MessageFramer
 from napps.xmpp_ofc.dispatcher.routing import Router
 from napps.xmpp_ofc.rate_limiter import flows
 from napps.xmpp_ofc.rate_limiter.flows import Client
-from napps.xmpp_ofc.rate_limiter.limiter import Instant, Monitored, RateLimiter
+from napps.xmpp_ofc.rate_limiter.limiter import Instant, RateLimiter
 from napps.xmpp_ofc.rate_limiter.settings_model import LimiterSettings
 from xmpp_ofc.messages import FlowStatsReply
 from xmpp_ofc.pyof_decode import flow_stats_entries
@@ -158,9 +158,9 @@ def monitored_limiter(population: list[Client]) -> RateLimiter:
     # sustain_s 0: the floods are blocked at this one measured poll, so the block path runs.
     limiter = RateLimiter(LimiterSettings(poll_interval_s=60, sustain_s=0))
     limiter.restore(DPID, Instant(0.0, 0.0))
-    switch = limiter._switch(DPID)  # bulk set-up; packet-in parsing is not what we measure
+    # Bulk set-up: packet-in parsing is not what we measure.
     for client in population:
-        switch.clients[client] = Monitored(client, 5222, Instant(0.0, 0.0), False)
+        limiter.monitors.add(DPID, client, 5222, Instant(0.0, 0.0), whitelisted=False)
     return limiter
 
 

@@ -488,6 +488,9 @@ def test_refused_unblock_changes_nothing(api, napp, path, status):
         {"xmpp_ports": [5222, 0]},
         {"xmpp_ports": []},
         {"whitelist": ["10.0.0.0/33"]},
+        {"protected_addresses": ["10.0.0.0/24"]},
+        {"protected_addresses": ["fe80::1%eth0"]},
+        {"protected_addresses": "10.0.0.1"},
         {"mode": "nuke"},
         {"per_ip_aggregate": "yes"},
         {"unknown_setting": 1},
@@ -542,6 +545,70 @@ def test_manual_block_of_a_loopback_address_is_a_400_and_installs_nothing(api, n
     assert "loopback" in response.json["response"]
     assert flow_events(napp) == []
     assert api.get(f"{URL}/blocked").json["blocked"] == []
+
+
+@pytest.mark.parametrize(
+    ("ip", "says"),
+    [
+        ("0.0.0.0", "unspecified address"),
+        ("::", "unspecified address"),
+        ("127.0.0.1", "loopback address"),
+        ("::1", "loopback address"),
+        ("169.254.1.1", "link-local address"),
+        ("fe80::1", "link-local address"),
+        ("fe80::1%eth0", "zone index"),
+        ("224.0.0.5", "multicast address"),
+        ("ff02::1", "multicast address"),
+        ("10.0.0.53", "protected XMPP server (the protected_addresses setting)"),
+        ("10.0.0.1", "protected XMPP server (learned as the destination of capture packet-ins)"),
+    ],
+)
+@pytest.mark.parametrize("port", [None, 5000])
+def test_manual_block_of_an_address_never_blocked_is_a_400_that_changes_nothing(
+    api, napp, ip, says, port
+):
+    """Issue 13: blocks of 0.0.0.0, ::, fe80::1%eth0 and the server's own address were accepted."""
+    restore(napp)
+    assert (
+        api.patch(f"{URL}/settings", json={"protected_addresses": ["10.0.0.53"]}).status_code == 200
+    )
+    monitor_started(napp, SLOW)  # a client of the server 10.0.0.1: the server is learned
+    flow_events(napp)
+    before = snapshot(napp)
+    body = {"dpid": DPID, "ip": ip, "duration": 30, "reason": "test"}
+    if port is not None:
+        body["port"] = port
+    response = api.post(f"{URL}/blocked", json=body)
+    assert response.status_code == 400, response.json
+    assert says in response.json["response"]
+    assert snapshot(napp) == before
+    assert flow_events(napp) == []
+    assert api.get(f"{URL}/status").json["server_addresses"] == {
+        "protected": ["10.0.0.53"],
+        "learned": ["10.0.0.1"],
+        "learned_overflow": 0,
+    }
+
+
+def test_protected_addresses_over_rest_persist_and_lift_their_blocks(api, napp, clock):
+    restore(napp)
+    assert api.post(f"{URL}/blocked", json={"dpid": DPID, "ip": "10.0.0.53"}).status_code == 201
+    flow_events(napp)
+    response = api.patch(
+        f"{URL}/settings", json={"protected_addresses": ["10.0.0.53", "2001:db8:0::1"]}
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["changed"] == ["protected_addresses"]
+    assert api.get(f"{URL}/settings").json["protected_addresses"] == ["10.0.0.53", "2001:db8::1"]
+    assert api.get(f"{URL}/blocked").json["blocked"] == []
+    assert api.get(f"{URL}/status").json["unblocks_total"] == {"protected": 1}
+    assert [name for name, _ in flow_events(napp)] == [FLOWS_DELETE_EVENT]
+    napp.shutdown()
+    again = make_napp()
+    try:
+        assert again.limiter.settings.protected_addresses == ("10.0.0.53", "2001:db8::1")
+    finally:
+        again.shutdown()
 
 
 def test_a_wide_whitelist_is_refused_over_rest_unless_forced(api, napp):

@@ -161,8 +161,11 @@ def test_syn_flood_from_thousands_of_spoofed_sources_grows_no_unbounded_state() 
     One source per /24, so no prefix trips the guard (a flood from one /24 is a
     prefix block: test_rate_limiter_prefix_blocks.py) and the switch bound holds.
     """
-    limiter = RateLimiter(LimiterSettings(), capture=CaptureBounds(max_per_switch=1000))
-    limiter.connection_guard = ConnectionGuard(max_entries=1024)
+    limiter = RateLimiter(
+        LimiterSettings(),
+        capture=CaptureBounds(max_per_switch=1000),
+        connection_guard=ConnectionGuard(max_entries=1024),
+    )
     limiter.restore(DPID, at(0))
     base = int(ipaddress.ip_address("10.64.0.0"))
     installs = 0
@@ -171,9 +174,9 @@ def test_syn_flood_from_thousands_of_spoofed_sources_grows_no_unbounded_state() 
         for port in (40001, 40002, 40003):
             commands = limiter.handle_packet_in(packet_in(ip, port), at(1 + n / 1000))
             installs += len(monitor_installs(commands))
-    switch = limiter._switches[DPID]
-    assert len(switch.clients) == 1000 == installs
-    assert len(switch.clients.per_address) <= 1000
+    clients = limiter.monitors.clients(DPID)
+    assert len(clients) == 1000 == installs
+    assert len(clients.per_address) <= 1000
     guard = limiter.connection_guard
     assert len(guard.addresses.entries) <= 1024 and len(guard.prefixes.entries) <= 1024
     assert guard.evicted > 0

@@ -1,16 +1,26 @@
-"""policy.py and escalation.py alone: every edge of the buckets, the verdict and the sentence."""
+"""policy.py and escalation.py alone: every edge of the buckets, the verdict, the sentence
+and the decisions that follow (flag or block, reconnects, address totals)."""
 
 from __future__ import annotations
 
 import pytest
 
-from napps.xmpp_ofc.rate_limiter.escalation import OffenceLog, sentence
+from napps.xmpp_ofc.rate_limiter.escalation import OffenceLog
 from napps.xmpp_ofc.rate_limiter.policy import (
+    METER_GRACE_S,
+    AddressTotals,
     Allowance,
     Buckets,
     Usage,
+    blocks_reconnect,
     estimated_messages,
+    is_suspect,
     judge,
+    meter_not_enough,
+    never_blocked,
+    sentence,
+    sentence_reason,
+    why_not_block,
 )
 
 ALLOWANCE = Allowance(
@@ -142,3 +152,82 @@ def test_poll_jitter_does_not_cost_a_whole_extra_poll() -> None:
         assert not judge(buckets, window(15), ALLOWANCE, now=1.0).over  # exactly emptied
         assert judge(buckets, window(20), ALLOWANCE, now=2.0).over  # dry since 2.0
         assert judge(buckets, window(20), ALLOWANCE, now=late).act is acts
+
+
+# --- the decisions after the buckets (policy.py alone) ------------------------------------
+
+
+def why_not(**facts) -> str | None:
+    defaults = {
+        "exempt": None,
+        "monitor_mode": False,
+        "metered": False,
+        "dry_since": 10.0,
+        "now": 12.0,
+        "sustain_s": 2.0,
+    }
+    return why_not_block(**{**defaults, **facts})
+
+
+def test_a_client_acted_on_is_blocked_unless_whitelisted_monitor_mode_or_metered() -> None:
+    assert why_not() is None
+    assert why_not(exempt="whitelisted", monitor_mode=True) == "whitelisted"
+    assert why_not(monitor_mode=True) == "monitor-only mode"
+    assert why_not(metered=True) == "metered"
+
+
+def test_a_metered_client_still_dry_after_the_grace_is_blocked() -> None:
+    assert why_not(metered=True, now=10.0 + 2.0 + METER_GRACE_S - 0.1) == "metered"
+    assert why_not(metered=True, now=10.0 + 2.0 + METER_GRACE_S) is None
+    assert not meter_not_enough(None, 1e9, 2.0)
+
+
+def test_the_sentence_reason_names_the_offence_and_the_duration() -> None:
+    given = sentence(2, block_duration_s=60, block_max_s=3600, address_block_after=2)
+    text = sentence_reason(
+        "20.0 msg/s > 5 msg/s",
+        given,
+        ip="10.0.0.7",
+        offence_window_s=3600,
+        address_block_after=2,
+        whole_already=False,
+    )
+    assert text == (
+        "20.0 msg/s > 5 msg/s; offence 2 of 10.0.0.7 within 3600 s "
+        "(from offence 2: the whole address); 120 s"
+    )
+    already = sentence_reason(
+        "x", given, ip="10.0.0.7", offence_window_s=3600, address_block_after=2, whole_already=True
+    )
+    assert "from offence" not in already
+
+
+def test_reconnects_are_blocked_at_once_only_with_per_ip_aggregate() -> None:
+    assert blocks_reconnect(per_ip_aggregate=True, monitor_mode=False, exempt=False)
+    assert not blocks_reconnect(per_ip_aggregate=False, monitor_mode=False, exempt=False)
+    assert not blocks_reconnect(per_ip_aggregate=True, monitor_mode=True, exempt=False)
+    assert not blocks_reconnect(per_ip_aggregate=True, monitor_mode=False, exempt=True)
+    assert is_suspect(address_blocked=True, recent_offences=0)
+    assert is_suspect(address_blocked=False, recent_offences=1)
+    assert not is_suspect(address_blocked=False, recent_offences=0)
+
+
+def test_address_totals_must_stay_over_for_sustain_and_skip_blocked_addresses() -> None:
+    totals = AddressTotals()
+    each = Usage(30, 30 * 140, 1.0)  # 30 msg/s per connection
+    usages = [("10.0.0.7", each), ("10.0.0.7", each), ("10.0.0.8", each)]
+    kwargs = {"limit": 50, "sustain_s": 2}
+    assert totals.judge("dp", usages, now=0, **kwargs) == []  # over since 0
+    assert totals.judge("dp", usages, now=1.5, **kwargs) == []
+    (over,) = totals.judge("dp", usages, now=2, **kwargs)
+    assert over.ip == "10.0.0.7" and "60.0 msg/s over 2 connections > 50 msg/s" in over.reason
+    assert totals.judge("dp", usages, now=3, blocked=lambda ip: True, **kwargs) == []
+    # Not over at one poll: the spell starts again.
+    assert totals.judge("dp", usages[:1], now=4, **kwargs) == []
+    assert totals.judge("dp", usages, now=5, **kwargs) == []
+
+
+def test_never_blocked_is_monitor_mode_or_an_exempt_address() -> None:
+    assert never_blocked(monitor_mode=True, exempt=False)
+    assert never_blocked(monitor_mode=False, exempt=True)
+    assert not never_blocked(monitor_mode=False, exempt=False)

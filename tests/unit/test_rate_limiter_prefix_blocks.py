@@ -168,8 +168,7 @@ def test_prefix_blocks_are_bounded_per_switch():
 
 def test_spoofed_sources_across_many_prefixes_grow_no_unbounded_state():
     """A SYN flood from 100k addresses in 100k /24s: every table stays at its bound."""
-    limiter = RateLimiter()
-    limiter.connection_guard = ConnectionGuard(max_entries=2000)
+    limiter = RateLimiter(connection_guard=ConnectionGuard(max_entries=2000))
     limiter.restore(DPID, at(0))
     for i in range(100_000):
         ip = f"{10 + (i >> 16) % 200}.{i >> 8 & 255}.{i & 255}.1"

@@ -246,8 +246,8 @@ def test_per_ip_aggregate_blocks_an_address_only_when_its_total_stays_over() -> 
 
 def test_meter_mode_polices_first_and_blocks_a_client_that_keeps_flooding() -> None:
     """Graduated response: meter (flag), then block once METER_GRACE_S passed, then escalate."""
-    from napps.xmpp_ofc.rate_limiter.evaluation import METER_GRACE_S
     from napps.xmpp_ofc.rate_limiter.limiter import MeterSupport
+    from napps.xmpp_ofc.rate_limiter.policy import METER_GRACE_S
 
     limiter = RateLimiter(LimiterSettings(mode="meter"))
     limiter.restore(DPID, at(0))

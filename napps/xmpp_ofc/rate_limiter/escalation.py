@@ -1,14 +1,13 @@
-"""Repeat offenders: each automatic block of one address within a window lasts longer.
+"""Bookkeeping of repeat offenders: how many offences each address has within the window.
 
-fail2ban's ``bantime.increment`` for connections: the n-th offence of an address
-within ``offence_window_s`` of its previous one is blocked for
-``block_duration_s * 2**(n-1)``, at most ``block_max_s``. From the
-``address_block_after``-th offence on, the whole address is blocked (every source
-port, every XMPP port), so a spammer that reconnects with a new source port after
-each block stops getting anything through. That is NAT-safe in the sense that
-matters: connections are never summed, so many well-behaved users behind one
-address are never blocked for their total; only an address whose connections were
-each caught flooding again and again is.
+What an offence gets is the policy's (:func:`.policy.sentence`, fail2ban's
+``bantime.increment``: each block of one address within ``offence_window_s``
+lasts longer, and from the ``address_block_after``-th on the whole address is
+blocked). This module only counts: an automatic block records an offence, a block
+the switch refused is pardoned, an operator's unblock forgets the address. That is
+NAT-safe in the sense that matters: connections are never summed, so many
+well-behaved users behind one address are never blocked for their total; only an
+address whose connections were each caught flooding again and again is.
 
 The log is bounded (least recently offending addresses are forgotten first), so a
 flood of spoofed sources cannot grow it without bound.
@@ -29,15 +28,6 @@ class Offences:
 
     count: int
     last: float  # wall-clock time of the latest
-
-
-@dataclass(frozen=True, slots=True)
-class Sentence:
-    """What the n-th offence gets."""
-
-    offence: int
-    duration_s: int
-    whole_address: bool
 
 
 class OffenceLog:
@@ -79,17 +69,3 @@ class OffenceLog:
     def forget(self, ip: str) -> None:
         """An operator lifted the address's block or whitelisted it: start over."""
         self._by_address.pop(ip, None)
-
-
-def sentence(
-    offence: int,
-    *,
-    block_duration_s: int,
-    block_max_s: int,
-    address_block_after: int,
-) -> Sentence:
-    """The block for the ``offence``-th offence (1-based) of one address."""
-    doubling = min(offence - 1, 30)  # 2**30 s outlasts any block_max_s
-    duration = min(block_max_s, block_duration_s * 2**doubling)
-    whole = address_block_after > 0 and offence >= address_block_after
-    return Sentence(offence, max(1, duration), whole)

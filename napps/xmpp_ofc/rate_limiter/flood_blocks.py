@@ -1,48 +1,36 @@
-"""Turn connection-guard decisions into blocks in the switch (issue 14, item 5).
+"""Connection floods (issue 14, item 5): the guard's decisions and the prefix blocks they start.
 
-Kept out of limiter.py so the rate limiter's restructuring and this path merge
-apart: the limiter calls :func:`on_new_connection` once per capture packet-in of a
-client it neither monitors nor blocks (only TCP SYNs count: a new connection), and
-:func:`heal_prefix_block` / :func:`restore_prefix_blocks` /
-:func:`expire_prefix_blocks` / :func:`stop_prefix_blocks` from its packet-in,
-restore, timer and stop.
+The coordinator feeds :meth:`ConnectionFloods.observe` every capture packet-in of
+a client it neither monitors nor blocks (only TCP SYNs count: a new connection)
+and gets back the guard's decisions (:mod:`.connection_guard`):
 
-* An **address** decision becomes the existing per-address aggregate block (drop
-  flows matching ip src + tcp dst, table 0, priority 300 above monitor and
-  capture, hard timeout), recorded in the history and counted as
-  ``connection_flood``.
-* A **prefix** decision (/24 or /64, a higher threshold) becomes a prefix block
-  (:mod:`.prefix_blocks`: drop flows on ip src = prefix at priority 175, so only the
-  prefix's *new* connections are dropped), recorded in the history with the prefix
-  as ``ip`` and counted as ``connection_flood_prefix``.
+* an **address** decision becomes the ordinary per-address block (drop flows
+  matching ip src + tcp dst, priority 300 above monitor and capture, hard
+  timeout), made by the coordinator from :meth:`ConnectionFloods.address_block`,
+  recorded in the history and counted as ``connection_flood``;
+* a **prefix** decision (/24 or /64, a higher threshold) becomes a prefix block
+  kept here (:mod:`.prefix_blocks`: drop flows on ip src = prefix at priority 175,
+  so only the prefix's *new* connections are dropped), recorded in the history
+  with the prefix as ``ip`` and counted as ``connection_flood_prefix``.
 
-Monitor mode and whitelisted addresses (or prefixes overlapping the whitelist) are
-never blocked; the decision is logged instead.
+Whether a decision is enforced at all (monitor mode, whitelist) is the policy's
+(:func:`.policy.never_blocked`). Bookkeeping only: the flows are
+:mod:`.enforcement`'s.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections import Counter
 
+from napps.xmpp_ofc.rate_limiter import policy
 from napps.xmpp_ofc.rate_limiter.connection_guard import ConnectionGuard, FloodDecision, Scope
 from napps.xmpp_ofc.rate_limiter.flows import Client
-from napps.xmpp_ofc.rate_limiter.prefix_blocks import (
-    PrefixBlock,
-    PrefixBlocks,
-    delete_prefix_block,
-    overlaps_whitelist,
-    prefix_block_flows,
-)
-from napps.xmpp_ofc.rate_limiter.records import (
-    BlockRecord,
-    EventKind,
-    HistoryEvent,
-    UnblockReason,
-)
-from napps.xmpp_ofc.rate_limiter.settings_model import Mode
-from napps.xmpp_ofc.rate_limiter.state import REINSTALL_GAP_S
-from xmpp_ofc.commands import AnyCommand, DeleteFlows, InstallFlow
+from napps.xmpp_ofc.rate_limiter.history import History
+from napps.xmpp_ofc.rate_limiter.prefix_blocks import PrefixBlock, PrefixBlocks, overlaps_whitelist
+from napps.xmpp_ofc.rate_limiter.records import BlockRecord, EventKind, HistoryEvent, UnblockReason
+from napps.xmpp_ofc.rate_limiter.settings_model import LimiterSettings, Mode
+from napps.xmpp_ofc.rate_limiter.state import REINSTALL_GAP_S, Instant
 from xmpp_ofc.messages import DecodedPacketIn
 from xmpp_ofc.packet import TCP_SYN
 
@@ -53,160 +41,169 @@ ADDRESS_KIND = "connection_flood"
 PREFIX_KIND = "connection_flood_prefix"
 
 
-def on_new_connection(
-    limiter: Any, switch: Any, packet_in: DecodedPacketIn, client: Client, *, now: Any
-) -> list[AnyCommand]:
-    """Count a new connection; the commands of the blocks it triggers (often none)."""
-    if not packet_in.packet.has_tcp_flag(TCP_SYN):
-        return []
-    guard: ConnectionGuard = limiter.connection_guard
-    commands: list[AnyCommand] = []
-    for decision in guard.observe(packet_in.dpid, client.ip, now.mono):
-        if decision.scope is Scope.PREFIX:
-            commands += _block_prefix(limiter, switch, decision, now)
-        else:
-            commands += _block_address(limiter, switch, decision, client, now)
-    return commands
+class ConnectionFloods:
+    """The connection guard and the prefix blocks it caused, with their counts."""
 
+    def __init__(
+        self,
+        history: History,
+        guard: ConnectionGuard | None = None,
+        prefixes: PrefixBlocks | None = None,
+    ) -> None:
+        self.history = history
+        self.guard = guard or ConnectionGuard()
+        self.prefixes = prefixes or PrefixBlocks()
+        self.blocks_total: Counter[str] = Counter()  # PREFIX_KIND
+        self.unblocks_total: Counter[str] = Counter()  # by UnblockReason
 
-def _block_address(
-    limiter: Any, switch: Any, decision: FloodDecision, client: Client, now: Any
-) -> list[AnyCommand]:
-    settings = limiter.settings
-    if settings.mode is Mode.MONITOR or settings.is_whitelisted(client.ip):
-        log.warning(
-            "dpid %s: %s (not blocked: monitor mode/whitelist)", decision.dpid, decision.reason
+    def new_connection(
+        self,
+        packet_in: DecodedPacketIn,
+        client: Client,
+        now: Instant,
+        settings: LimiterSettings,
+    ) -> list[FloodDecision]:
+        """Count a new connection (a SYN); the guard's decisions to enforce (often none).
+
+        A decision the policy does not enforce (monitor mode; an exempt address:
+        whitelisted, protected, never a client; a prefix overlapping the whitelist or
+        holding a protected address) is logged instead. The caller starts an address
+        decision as an ordinary block (:meth:`address_block`) and a prefix decision
+        with :meth:`start_prefix`.
+        """
+        if not packet_in.packet.has_tcp_flag(TCP_SYN):
+            return []
+        enforced = []
+        monitor_mode = settings.mode is Mode.MONITOR
+        for decision in self.guard.observe(packet_in.dpid, client.ip, now.mono):
+            if decision.scope is Scope.PREFIX:
+                spared = overlaps_whitelist(
+                    decision.target, settings.whitelist
+                ) or overlaps_whitelist(decision.target, settings.protected_addresses)
+            else:
+                spared = policy.address_exemption(client.ip, settings) is not None
+            if policy.never_blocked(monitor_mode=monitor_mode, exempt=spared):
+                log.warning(
+                    "dpid %s: %s (not blocked: monitor mode/whitelist/protected)",
+                    decision.dpid,
+                    decision.reason,
+                )
+            else:
+                enforced.append(decision)
+        return enforced
+
+    @staticmethod
+    def address_block(
+        decision: FloodDecision, client: Client, xmpp_ports: tuple[int, ...], now: Instant
+    ) -> BlockRecord:
+        """The whole-address block of an address decision (the coordinator starts it)."""
+        return BlockRecord(
+            dpid=decision.dpid,
+            ip=client.ip,
+            port=None,
+            server_ports=tuple(sorted(set(xmpp_ports))),
+            since=now.wall,
+            expires=now.wall + decision.duration_s,
+            reason=decision.reason,
+            manual=False,
         )
-        return []
-    record = BlockRecord(
-        dpid=decision.dpid,
-        ip=client.ip,
-        port=None,
-        server_ports=tuple(sorted(set(settings.xmpp_ports))),
-        since=now.wall,
-        expires=now.wall + decision.duration_s,
-        reason=decision.reason,
-        manual=False,
-    )
-    target = Client(client.ip, None)
-    return limiter._start_block(
-        decision.dpid, switch, target, record, now=now, count_as=ADDRESS_KIND
-    )
 
-
-def _block_prefix(limiter: Any, switch: Any, decision: FloodDecision, now: Any) -> list[AnyCommand]:
-    settings = limiter.settings
-    dpid = decision.dpid
-    if settings.mode is Mode.MONITOR or overlaps_whitelist(decision.target, settings.whitelist):
-        log.warning("dpid %s: %s (not blocked: monitor mode/whitelist)", dpid, decision.reason)
-        return []
-    blocks: PrefixBlocks = limiter.prefix_blocks
-    block = PrefixBlock(
-        dpid=dpid,
-        prefix=decision.target,
-        server_ports=tuple(sorted(set(settings.xmpp_ports))),
-        since=now.wall,
-        expires=now.wall + decision.duration_s,
-        reason=decision.reason,
-    )
-    if not blocks.start(block):
-        log.warning(
-            "dpid %s: %s (not blocked: %d prefix blocks on the switch already)",
-            dpid,
-            decision.reason,
-            blocks.max_per_switch,
-        )
-        return []
-    limiter.blocks_total[PREFIX_KIND] += 1
-    limiter._record(
-        HistoryEvent(
-            at=now.wall,
-            kind=EventKind.BLOCK,
+    def start_prefix(
+        self, decision: FloodDecision, xmpp_ports: tuple[int, ...], now: Instant, *, up: bool
+    ) -> PrefixBlock | None:
+        """Record a prefix block; the block to install (None: bound reached, or switch away)."""
+        dpid = decision.dpid
+        block = PrefixBlock(
             dpid=dpid,
-            ip=block.prefix,
-            port=None,
-            reason=block.reason,
+            prefix=decision.target,
+            server_ports=tuple(sorted(set(xmpp_ports))),
+            since=now.wall,
+            expires=now.wall + decision.duration_s,
+            reason=decision.reason,
         )
-    )
-    log.info(
-        "dpid %s: blocked new connections of %s until %.0f: %s",
-        dpid,
-        block.prefix,
-        block.expires,
-        block.reason,
-    )
-    if not switch.up:
-        return []
-    blocks.installed[(dpid, block.prefix)] = now.mono
-    return [InstallFlow(dpid, flow) for flow in prefix_block_flows(block, now.wall)]
-
-
-def heal_prefix_block(limiter: Any, switch: Any, dpid: str, client: Client, now: Any):
-    """None if no prefix block covers ``client``; else the commands for its packet-in.
-
-    A packet-in from a blocked prefix means its drop flows are not in the switch
-    (yet, or lost): it starts no monitor, and the flows are re-added at most once
-    per ``REINSTALL_GAP_S``.
-    """
-    blocks: PrefixBlocks = limiter.prefix_blocks
-    block = blocks.covering(dpid, client.ip)
-    if block is None:
-        return None
-    key = (dpid, block.prefix)
-    if (
-        not switch.up
-        or block.remaining(now.wall) < 1
-        or now.mono - blocks.installed.get(key, float("-inf")) < REINSTALL_GAP_S
-    ):
-        return []
-    blocks.installed[key] = now.mono
-    return [InstallFlow(dpid, flow) for flow in prefix_block_flows(block, now.wall)]
-
-
-def restore_prefix_blocks(limiter: Any, dpid: str, now: Any) -> list[AnyCommand]:
-    """A (re)connected switch gets its prefix blocks back with their remaining time."""
-    blocks: PrefixBlocks = limiter.prefix_blocks
-    commands: list[AnyCommand] = []
-    for block in blocks.active(dpid):
-        if block.remaining(now.wall) >= 1:
-            blocks.installed[(dpid, block.prefix)] = now.mono
-            commands += [InstallFlow(dpid, flow) for flow in prefix_block_flows(block, now.wall)]
-    return commands
-
-
-def expire_prefix_blocks(limiter: Any, now: Any) -> list[AnyCommand]:
-    """End prefix blocks whose time is up: history, count, and their flows deleted.
-
-    The switch's hard timeout removes the flows by itself; the delete covers a
-    switch that missed it (it was away while the block was reinstalled later).
-    """
-    commands: list[AnyCommand] = []
-    for block in limiter.prefix_blocks.pop_expired(now.wall):
-        _ended(limiter, block, UnblockReason.EXPIRED, now, "hard_timeout")
-        switch = limiter._switches.get(block.dpid)
-        if switch is not None and switch.up:
-            commands.append(DeleteFlows(block.dpid, delete_prefix_block(block.prefix)))
-    return commands
-
-
-def stop_prefix_blocks(limiter: Any, dpid: str, now: Any) -> None:
-    """The module was disabled on ``dpid`` (the dispatcher deletes our flows)."""
-    for block in limiter.prefix_blocks.forget_switch(dpid):
-        _ended(limiter, block, UnblockReason.STOPPED, now, "module disabled on the switch")
-
-
-def _ended(limiter: Any, block: PrefixBlock, reason: UnblockReason, now: Any, detail: str) -> None:
-    limiter.unblocks_total[reason.value] += 1
-    limiter._record(
-        HistoryEvent(
-            at=now.wall,
-            kind=EventKind.UNBLOCK,
-            dpid=block.dpid,
-            ip=block.prefix,
-            port=None,
-            reason=f"{reason.value}: {detail}",
+        if not self.prefixes.start(block):
+            log.warning(
+                "dpid %s: %s (not blocked: %d prefix blocks on the switch already)",
+                dpid,
+                decision.reason,
+                self.prefixes.max_per_switch,
+            )
+            return None
+        self.blocks_total[PREFIX_KIND] += 1
+        self.history.record(
+            HistoryEvent(
+                at=now.wall,
+                kind=EventKind.BLOCK,
+                dpid=dpid,
+                ip=block.prefix,
+                port=None,
+                reason=block.reason,
+            )
         )
-    )
-    log.info(
-        "dpid %s: prefix %s unblocked (%s: %s)", block.dpid, block.prefix, reason.value, detail
-    )
+        log.info(
+            "dpid %s: blocked new connections of %s until %.0f: %s",
+            dpid,
+            block.prefix,
+            block.expires,
+            block.reason,
+        )
+        if not up:
+            return None
+        self.prefixes.installed[(dpid, block.prefix)] = now.mono
+        return block
+
+    def covering(self, dpid: str, client: Client) -> PrefixBlock | None:
+        """The prefix block ``client`` falls in, if any."""
+        return self.prefixes.covering(dpid, client.ip)
+
+    def heal_due(self, block: PrefixBlock, now: Instant, *, up: bool) -> bool:
+        """Whether a packet-in through ``block`` should re-add its flows now (lost or not in yet).
+
+        At most once per ``REINSTALL_GAP_S``; not for a block about to expire.
+        """
+        key = (block.dpid, block.prefix)
+        if (
+            not up
+            or block.remaining(now.wall) < 1
+            or now.mono - self.prefixes.installed.get(key, float("-inf")) < REINSTALL_GAP_S
+        ):
+            return False
+        self.prefixes.installed[key] = now.mono
+        return True
+
+    def restore(self, dpid: str, now: Instant) -> list[PrefixBlock]:
+        """A (re)connected switch: its prefix blocks to reinstall with their remaining time."""
+        again = []
+        for block in self.prefixes.active(dpid):
+            if block.remaining(now.wall) >= 1:
+                self.prefixes.installed[(dpid, block.prefix)] = now.mono
+                again.append(block)
+        return again
+
+    def expire(self, now: Instant) -> list[PrefixBlock]:
+        """End prefix blocks whose time is up (history, count); the ones ended."""
+        gone = self.prefixes.pop_expired(now.wall)
+        for block in gone:
+            self._ended(block, UnblockReason.EXPIRED, now, "hard_timeout")
+        return gone
+
+    def stop(self, dpid: str, now: Instant) -> None:
+        """The module was disabled on ``dpid`` (the dispatcher deletes our flows)."""
+        for block in self.prefixes.forget_switch(dpid):
+            self._ended(block, UnblockReason.STOPPED, now, "module disabled on the switch")
+
+    def _ended(self, block: PrefixBlock, reason: UnblockReason, now: Instant, detail: str) -> None:
+        self.unblocks_total[reason.value] += 1
+        self.history.record(
+            HistoryEvent(
+                at=now.wall,
+                kind=EventKind.UNBLOCK,
+                dpid=block.dpid,
+                ip=block.prefix,
+                port=None,
+                reason=f"{reason.value}: {detail}",
+            )
+        )
+        log.info(
+            "dpid %s: prefix %s unblocked (%s: %s)", block.dpid, block.prefix, reason.value, detail
+        )

@@ -138,6 +138,7 @@ def startup_settings() -> LimiterSettings:
         monitor_idle_timeout_s=settings.MONITOR_IDLE_TIMEOUT,
         xmpp_ports=tuple(ports),
         whitelist=whitelist,
+        protected_addresses=tuple(_csv(settings.PROTECTED_ADDRESSES)),
         mode=settings.MODE,
         per_ip_aggregate=settings.PER_IP_AGGREGATE,
         aggregate_messages_per_s=settings.AGGREGATE_MESSAGES_PER_S,

@@ -32,6 +32,8 @@ class UnblockReason(StrEnum):
     EXPIRED = "expired"
     MANUAL = "manual"
     WHITELISTED = "whitelisted"
+    #: Its address became one of ``protected_addresses``.
+    PROTECTED = "protected"
     STOPPED = "module_stopped"
 
 

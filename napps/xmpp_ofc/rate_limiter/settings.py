@@ -53,6 +53,10 @@ XMPP_PORTS: str = env_setting(ENV_PREFIX, "XMPP_PORTS", "5222")
 #: Comma-separated addresses/CIDRs that are never blocked.
 WHITELIST: str = env_setting(ENV_PREFIX, "WHITELIST", "")
 
+#: Comma-separated addresses of the protected XMPP server itself: never blocked, by
+#: hand (400) or automatically. Destinations of capture packet-ins are learned on top.
+PROTECTED_ADDRESSES: str = env_setting(ENV_PREFIX, "PROTECTED_ADDRESSES", "")
+
 #: block | meter | monitor.
 MODE: str = env_setting(ENV_PREFIX, "MODE", "block")
 

@@ -24,6 +24,8 @@ from napps.xmpp_ofc.rate_limiter.policy import Allowance
 MAX_TIMEOUT = 0xFFFF  # OpenFlow idle/hard timeouts are 16-bit seconds
 MAX_PORTS = 16
 MAX_WHITELIST = 1024
+#: The protected XMPP server's own addresses, at most (issue 13).
+MAX_PROTECTED = 64
 #: The widest whitelist entry a PATCH may add without ``"force": true`` (issue 13): a
 #: /0 silently turns blocking off, a /8 exempts a continent's users.
 WIDEST_WHITELIST_V4 = 16
@@ -111,6 +113,29 @@ def _whitelist(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(net) for net in networks))
 
 
+def _protected(value: Any) -> tuple[str, ...]:
+    """The server's own addresses: single addresses (a network would be a whitelist)."""
+    name = "protected_addresses"
+    if not isinstance(value, list | tuple):
+        raise SettingsError(name, f"must be a list of IP addresses, got {value!r}")
+    if len(value) > MAX_PROTECTED:
+        raise SettingsError(name, f"at most {MAX_PROTECTED} addresses, got {len(value)}")
+    addresses = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise SettingsError(f"{name}[{index}]", f"must be an address string, got {item!r}")
+        try:
+            if "%" in item:
+                raise ValueError(item)
+            addresses.append(ipaddress.ip_address(item.strip()))
+        except ValueError:
+            raise SettingsError(
+                f"{name}[{index}]",
+                f"{item!r} is not an IPv4/IPv6 address (one address each, no prefix or zone)",
+            ) from None
+    return tuple(dict.fromkeys(str(address) for address in addresses))
+
+
 @dataclass(frozen=True)
 class LimiterSettings:
     """All tunables; defaults are what an operator gets without configuring anything.
@@ -134,6 +159,9 @@ class LimiterSettings:
       packet-in; a live chat client keeps its monitor.
     * ``meter_rate_pps`` 2 with a burst of 50 packets: meter mode's per-client
       police, with room for a login.
+    * ``protected_addresses`` empty: the XMPP server's own addresses, never blocked
+      (by hand: a 400; automatically: flagged instead). Learned addresses come on top
+      (:mod:`.server_addresses`).
     """
 
     payload_rate_bps: int = 3000
@@ -149,6 +177,7 @@ class LimiterSettings:
     monitor_idle_timeout_s: int = 120
     xmpp_ports: tuple[int, ...] = (5222,)
     whitelist: tuple[str, ...] = ()
+    protected_addresses: tuple[str, ...] = ()
     mode: Mode = Mode.BLOCK
     per_ip_aggregate: bool = False
     aggregate_messages_per_s: float = 50.0
@@ -180,6 +209,7 @@ class LimiterSettings:
         whitelist = _whitelist(self.whitelist)
         object.__setattr__(self, "whitelist", whitelist)
         object.__setattr__(self, "_networks", tuple(ipaddress.ip_network(n) for n in whitelist))
+        object.__setattr__(self, "protected_addresses", _protected(self.protected_addresses))
         try:
             object.__setattr__(self, "mode", Mode(self.mode))
         except ValueError:
@@ -212,11 +242,16 @@ class LimiterSettings:
         address = ipaddress.ip_address(ip)
         return any(address in network for network in self._networks)
 
+    def is_protected(self, ip: str) -> bool:
+        """True when ``ip`` (canonical) is one of ``protected_addresses``."""
+        return ip in self.protected_addresses
+
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (what GET returns and the store persists)."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         data["xmpp_ports"] = list(self.xmpp_ports)
         data["whitelist"] = list(self.whitelist)
+        data["protected_addresses"] = list(self.protected_addresses)
         data["mode"] = self.mode.value
         return data
 
@@ -259,7 +294,8 @@ class SettingsEffects:
     remeter: bool = False
     #: Meter bands are modified in place (rate or burst changed in meter mode).
     modify_meters: bool = False
-    #: Blocks of addresses now whitelisted are lifted; whitelisted flags recomputed.
+    #: Blocks of addresses now whitelisted or protected are lifted; whitelisted flags
+    #: recomputed.
     whitelist_changed: bool = False
 
 
@@ -305,7 +341,7 @@ def apply_patch(
             unknown[0], f"unknown setting; known settings are {', '.join(SETTING_NAMES)}"
         )
     values = dict(patch)
-    for key in ("xmpp_ports", "whitelist"):
+    for key in ("xmpp_ports", "whitelist", "protected_addresses"):
         if key in values and isinstance(values[key], list):
             values[key] = tuple(values[key])
     if "mode" in values and not isinstance(values["mode"], str):
@@ -339,7 +375,7 @@ def _effects(old: LimiterSettings, new: LimiterSettings, changed: Iterable[str])
             and new.mode is Mode.METER
             and bool({"meter_rate_pps", "meter_burst_packets"} & changed)
         ),
-        whitelist_changed="whitelist" in changed,
+        whitelist_changed=bool({"whitelist", "protected_addresses"} & changed),
     )
 
 

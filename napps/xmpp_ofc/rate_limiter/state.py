@@ -1,13 +1,14 @@
-"""The rate limiter's state: what it knows per switch and per client, and its clocks.
+"""Plain values the rate limiter's collaborators pass each other: clocks, one
+monitored connection, meter support, backoff.
 
-Plain data shared by the pieces of :class:`~.limiter.RateLimiter` (clients, blocks,
-meters, evaluation, flow errors): one :class:`SwitchState` per dpid holds the
-monitored clients, the blocks and the meter ids, so a switch that disconnects keeps
-its clients and blocks for the reconnect. :class:`Monitored` uses slots because a
-switch may carry tens of thousands of clients.
+No collaborator's state lives here: each owns its own per-switch tables
+(:mod:`.monitors`, :mod:`.blocks`, :mod:`.enforcement`, :mod:`.polling`). What is
+here is what crosses their interfaces. :class:`Monitored` is the record of one
+connection; its slots are written by one owner each (see the class doc) and it
+uses slots because a switch may carry tens of thousands of clients.
 
-The timing constants live here because several pieces share them (the stale
-FLOW_REMOVED slack is used by clients and blocks alike).
+The timing constants live here because several collaborators share them (the
+stale FLOW_REMOVED slack is used by monitors and blocks alike).
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 from napps.xmpp_ofc.rate_limiter.flows import Client
 from napps.xmpp_ofc.rate_limiter.policy import Buckets
 from napps.xmpp_ofc.rate_limiter.rates import RateTracker
-from napps.xmpp_ofc.rate_limiter.records import BlockRecord
 
 #: A FLOW_REMOVED whose flow is older than our last install by more than this is stale.
 STALE_SLACK_S = 2.0
@@ -117,7 +117,13 @@ class MeterIds:
 
 
 class Monitored:
-    """One monitored client connection (slots: there may be 50k per switch)."""
+    """One monitored client connection (slots: there may be 50k per switch).
+
+    Who writes what: :mod:`.monitors` the bookkeeping (``since``, ``last_seen``,
+    ``installed_at``, ``last_heal``, ``whitelisted``); :mod:`.estimation` the
+    ``tracker``; :mod:`.policy` the ``buckets``, ``suspect`` and ``flagged``;
+    :mod:`.enforcement` the ``meter_id``.
+    """
 
     __slots__ = (
         "buckets",
@@ -212,42 +218,6 @@ class ClientTable(dict):
     def of_address(self, ip: str) -> int:
         """Monitored connections of ``ip``."""
         return self.per_address.get(ip, 0)
-
-
-@dataclass
-class SwitchState:
-    """Everything the limiter knows about one switch; kept while it is disconnected."""
-
-    up: bool = False
-    clients: ClientTable = field(default_factory=ClientTable)
-    blocks: dict[Client, BlockRecord] = field(default_factory=dict)
-    #: Monotonic time of each block's last install (stale FLOW_REMOVED detection).
-    block_installed: dict[Client, float] = field(default_factory=dict)
-    block_healed: dict[Client, float] = field(default_factory=dict)
-    #: Per-connection blocks by address (reconnect detection without a scan of
-    #: every block per packet-in); entries are checked against ``blocks`` on use.
-    port_blocks: dict[str, set[Client]] = field(default_factory=dict)
-    #: Clients whose drop / monitor flow the switch refused lately (OFPT_ERROR).
-    block_backoff: dict[Client, Backoff] = field(default_factory=dict)
-    monitor_backoff: dict[Client, Backoff] = field(default_factory=dict)
-    meter_support: MeterSupport | None = None
-    meter_ids: MeterIds | None = None
-    last_poll: float | None = None
-    #: per_ip_aggregate: since when each address over its total has been over.
-    aggregate_over_since: dict[str, float] = field(default_factory=dict)
-    #: CPU seconds the evaluation of its last poll reply took (adaptive polling).
-    poll_cost: float = 0.0
-    #: Monotonic time of the last "monitor bound reached" log line (capture_bounds).
-    bound_logged: float = float("-inf")
-
-
-def discard_port_block(switch: SwitchState, target: Client) -> None:
-    """Drop ``target`` from the by-address index of per-connection blocks."""
-    targets = switch.port_blocks.get(target.ip)
-    if targets is not None:
-        targets.discard(target)
-        if not targets:
-            del switch.port_blocks[target.ip]
 
 
 def ppm_of(monitored: Monitored | None) -> float | None:
