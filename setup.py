@@ -39,6 +39,8 @@ setup(
         "prometheus_client==0.26.0",
         # The lab's XMPP load (python -m xmpp_ofc.lab load) and the end-to-end tests.
         "slixmpp==1.17.0",
+        # The rate limiter's shared store (STORE_URL=postgresql://...; SQLite is the default).
+        "psycopg[binary]==3.2.13",
     ],
     extras_require={
         "test": [

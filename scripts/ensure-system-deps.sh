@@ -2,7 +2,8 @@
 # Install (as root) or name (otherwise) the Debian packages a make target needs.
 #   venv: what `python3 -m venv` needs;  test: Open vSwitch, ethtool and prosody (the lab's
 #   XMPP server) too, Chromium with its WebDriver (the dashboard's browser test), and
-#   Prometheus and carbon-cache (the real metrics consumers, tests/controller/test_metrics_consumers.py).
+#   Prometheus and carbon-cache (the real metrics consumers, tests/controller/test_metrics_consumers.py),
+#   and PostgreSQL (the shared store, tests/controller/test_rate_limiter_postgres.py).
 set -euo pipefail
 what=${1:-test}
 python=${PYTHON:-python3}
@@ -23,6 +24,7 @@ if [ "$what" = test ]; then
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
   command -v carbon-cache >/dev/null 2>&1 || missing+=(graphite-carbon)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_rate_limiter_helpers import DPID, at, packet_in
+from test_rate_limiter_helpers import DPID, WALL0, at, packet_in
 
 from napps.xmpp_ofc.rate_limiter.limiter import RateLimiter
 from napps.xmpp_ofc.rate_limiter.records import BlockRecord, EventKind, HistoryEvent
@@ -178,3 +178,51 @@ def test_retired_stored_settings_are_dropped_and_the_rest_kept(tmp_path: Path, c
     limiter.load_persisted(at(0))
     assert limiter.settings == LimiterSettings(block_duration_s=90)
     assert "retired" in caplog.text and "threshold_ppm" in caplog.text
+
+
+# --- schema v2: escalation state -------------------------------------------------------
+
+
+def test_a_v1_file_is_migrated_to_v2_keeping_its_blocks(tmp_path: Path) -> None:
+    from napps.xmpp_ofc.rate_limiter import store as store_module
+
+    path = tmp_path / "rl.sqlite"
+    with sqlite3.connect(path) as conn:  # what the previous release wrote
+        conn.executescript(f"{store_module._SCHEMA_V1} PRAGMA user_version = 1;")
+    SqliteStore(path).save_block(record())
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE offences")
+        conn.execute("PRAGMA user_version = 1")
+    migrated = SqliteStore(path)
+    assert migrated.load_blocks() == [record()]
+    migrated.save_offences("10.0.0.7", 2, 50.0)
+    assert migrated.load_offences() == [("10.0.0.7", 2, 50.0)]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+def test_offences_survive_a_restart_and_old_ones_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "rl.sqlite"
+    window = LimiterSettings().offence_window_s
+    first = RateLimiter(store=SqliteStore(path))
+    first.offences.record("10.0.0.7", WALL0 + 100, window)
+    first.offences.record("10.0.0.7", WALL0 + 110, window)
+    first.offences.record("10.0.0.8", WALL0 + 100, window)
+    first.offences.forget("10.0.0.8")  # an operator's unblock forgives
+    first.offences.record("10.0.0.9", WALL0 + 100 - window, window)  # out of the window by then
+
+    second = RateLimiter(store=SqliteStore(path))
+    second.load_persisted(at(120))
+    now = at(120).wall
+    assert second.offences.recent("10.0.0.7", now, window) == 2  # the next one is a third
+    assert second.offences.recent("10.0.0.8", now, window) == 0
+    assert second.offences.recent("10.0.0.9", now, window) == 0
+    assert [ip for ip, _, _ in SqliteStore(path).load_offences()] == ["10.0.0.7"]
+
+
+def test_open_store_names_what_it_accepts(tmp_path: Path) -> None:
+    from napps.xmpp_ofc.rate_limiter.store import open_store
+
+    assert isinstance(open_store("", tmp_path / "rl.sqlite"), SqliteStore)
+    with pytest.raises(ValueError, match="postgresql://"):
+        open_store("mysql://x", tmp_path / "rl.sqlite")

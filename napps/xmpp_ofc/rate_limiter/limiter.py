@@ -140,7 +140,7 @@ class RateLimiter:
         self.history_log = History(history_limit, store)
         self.monitors = Monitors(self.capture)
         self.blocks = BlockBook(self.history_log, store)
-        self.offences = OffenceLog()  # repeat offenders (escalation.py)
+        self.offences = OffenceLog(store=store)  # repeat offenders (escalation.py)
         self.floods = ConnectionFloods(self.history_log, connection_guard)
         self.address_totals = AddressTotals()  # per_ip_aggregate (policy.py)
         self.servers = ServerAddresses()  # the protected server, learned (issue 13)
@@ -185,7 +185,7 @@ class RateLimiter:
 
     @locked
     def load_persisted(self, now: Instant) -> None:
-        """Take settings, blocks and history from the store (controller start).
+        """Take settings, blocks, offences and history from the store (controller start).
 
         Blocks that expired while the controller was down end here, counted and
         recorded; the others are reinstalled with their remaining time when their
@@ -209,6 +209,7 @@ class RateLimiter:
             except ValueError as error:
                 log.error("stored rate_limiter settings are invalid (%s): using defaults", error)
         self.history_log.load()
+        self.offences.load(now.wall, self.settings.offence_window_s)
         for dpid in self.blocks.load(now):
             self._know(dpid)
 

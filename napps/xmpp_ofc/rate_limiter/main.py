@@ -67,7 +67,7 @@ from napps.xmpp_ofc.rate_limiter.settings_model import (
     SettingsError,
     too_wide,
 )
-from napps.xmpp_ofc.rate_limiter.store import SqliteStore, default_path
+from napps.xmpp_ofc.rate_limiter.store import default_path, open_store
 from xmpp_ofc import metrics
 from xmpp_ofc.ascii_int import parse_decimal
 from xmpp_ofc.commands import AnyCommand
@@ -181,7 +181,7 @@ class Main(ModuleShell, KytosNApp):
 
     def setup(self) -> None:
         path = Path(settings.DB_PATH) if settings.DB_PATH else default_path()
-        self.store = SqliteStore(path, history_limit=settings.HISTORY_LIMIT)
+        self.store = open_store(settings.STORE_URL, path, history_limit=settings.HISTORY_LIMIT)
         self.limiter = RateLimiter(
             startup_settings(),
             store=self.store,
@@ -195,7 +195,7 @@ class Main(ModuleShell, KytosNApp):
         self._polls: dict[str, deque[int]] = {}
         self._next_sweep = time.monotonic() + settings.SWEEP_INTERVAL
         metrics.RATE_LIMITER.bind(self.metrics_snapshot)
-        log.info("xmpp_ofc/rate_limiter: state in %s", path)
+        log.info("xmpp_ofc/rate_limiter: state in %s", "PostgreSQL" if settings.STORE_URL else path)
         self.execute_as_loop(settings.TIMER_INTERVAL)
 
     def execute(self) -> None:

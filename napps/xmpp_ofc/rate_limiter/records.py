@@ -88,7 +88,8 @@ class HistoryEvent:
 
 
 class LimiterStore(Protocol):
-    """Where the limiter persists (implemented by :class:`.store.SqliteStore`).
+    """Where the limiter persists: :class:`.store.SqliteStore` (embedded default) or
+    :class:`.postgres_store.PostgresStore` (state shared by several controllers).
 
     Implementations log and swallow their own I/O errors: a full disk must not stop
     the controller from blocking a flood.
@@ -107,3 +108,11 @@ class LimiterStore(Protocol):
     def append_history(self, event: HistoryEvent) -> None: ...
 
     def load_history(self, limit: int) -> list[HistoryEvent]: ...
+
+    def save_offences(self, ip: str, count: int, last: float) -> None: ...
+
+    def forget_offences(self, ip: str) -> None: ...
+
+    def load_offences(self) -> list[tuple[str, int, float]]: ...
+
+    def close(self) -> None: ...

@@ -95,6 +95,10 @@ POLL_CPU_BUDGET: float = env_setting(ENV_PREFIX, "POLL_CPU_BUDGET", 0.25)
 #: (``$VIRTUAL_ENV/var/lib/kytos/xmpp_ofc/rate_limiter.sqlite``).
 DB_PATH: str = env_setting(ENV_PREFIX, "DB_PATH", "")
 
+#: Where state lives instead of the SQLite file: ``postgresql://user@host:port/db``
+#: (PostgreSQL, shared by several controllers; ``postgres_store.py``). Empty: SQLite.
+STORE_URL: str = env_setting(ENV_PREFIX, "STORE_URL", "")
+
 #: Seconds between two runs of the timer that sends the polls that are due. Each
 #: switch is still polled every POLL_INTERVAL; this is only the timer's granularity.
 TIMER_INTERVAL: float = env_setting(ENV_PREFIX, "TIMER_INTERVAL", 1.0)

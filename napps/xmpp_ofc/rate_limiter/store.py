@@ -1,4 +1,4 @@
-"""SQLite persistence of settings, active blocks and a bounded block/unblock history.
+"""SQLite persistence of settings, active blocks, offences and a bounded history.
 
 Why SQLite (stdlib): atomic small writes, a file an operator can inspect with the
 ``sqlite3`` shell, no server. One connection guarded by a lock (Kytos calls us from
@@ -28,12 +28,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from napps.xmpp_ofc.rate_limiter.records import BlockRecord, EventKind, HistoryEvent
+from napps.xmpp_ofc.rate_limiter.records import BlockRecord, EventKind, HistoryEvent, LimiterStore
 from xmpp_ofc.napp_layout import kytos_base_dir
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_HISTORY_LIMIT = 1000
 #: ``port`` column value of an address-wide block (SQLite keys treat NULLs as distinct).
 ALL_PORTS = -1
@@ -73,6 +73,30 @@ CREATE TABLE history (
     byte_count INTEGER
 );
 """
+
+
+#: v2: repeat offenders (escalation state), so a restart does not reset them.
+_SCHEMA_V2 = """
+CREATE TABLE offences (
+    ip TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    last REAL NOT NULL
+);
+"""
+
+
+def open_store(url: str, path: Path, history_limit: int = DEFAULT_HISTORY_LIMIT) -> LimiterStore:
+    """The store ``settings.STORE_URL`` names: empty = this SQLite file at ``path``."""
+    if not url:
+        return SqliteStore(path, history_limit=history_limit)
+    if url.startswith(("postgresql://", "postgres://")):
+        from napps.xmpp_ofc.rate_limiter.postgres_store import PostgresStore
+
+        return PostgresStore(url, history_limit=history_limit)
+    raise ValueError(
+        f"rate_limiter STORE_URL {url!r}: leave it empty for the SQLite file, or give"
+        " postgresql://user[:password]@host[:port]/database"
+    )
 
 
 def default_path() -> Path:
@@ -121,7 +145,10 @@ class SqliteStore:
             )
         if version == 0:
             conn.executescript(f"BEGIN; {_SCHEMA_V1} PRAGMA user_version = 1; COMMIT;")
-        # Future: if version == 1: ALTER ...; PRAGMA user_version = 2
+            version = 1
+        if version == 1:
+            conn.executescript(f"BEGIN; {_SCHEMA_V2} PRAGMA user_version = 2; COMMIT;")
+        # Future: if version == 2: ALTER ...; PRAGMA user_version = 3
 
     def _move_aside(self, error: Exception) -> None:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
@@ -238,9 +265,40 @@ class SqliteStore:
                     "SELECT dpid, ip, port, server_ports, since, expires, reason, manual,"
                     " packets_per_min, payload_bytes_per_min FROM blocks ORDER BY since"
                 ).fetchall()
-            return [_block_of_row(row) for row in rows]
+            return [block_of_row(row) for row in rows]
 
         return self._safely("loading blocks", read, [])
+
+    # --- offences (escalation state) ------------------------------------------------
+
+    def save_offences(self, ip: str, count: int, last: float) -> None:
+        """Insert or replace the offences of one address."""
+
+        def write() -> None:
+            with self._transaction() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO offences (ip, count, last) VALUES (?, ?, ?)",
+                    (ip, count, last),
+                )
+
+        self._safely("saving offences", write, None)
+
+    def forget_offences(self, ip: str) -> None:
+        def write() -> None:
+            with self._transaction() as conn:
+                conn.execute("DELETE FROM offences WHERE ip = ?", (ip,))
+
+        self._safely("forgetting offences", write, None)
+
+    def load_offences(self) -> list[tuple[str, int, float]]:
+        """Every stored (ip, count, last)."""
+
+        def read() -> list[tuple[str, int, float]]:
+            with self._lock:
+                rows = self._conn.execute("SELECT ip, count, last FROM offences").fetchall()
+            return [(ip, int(count), float(last)) for ip, count, last in rows]
+
+        return self._safely("loading offences", read, [])
 
     # --- history -------------------------------------------------------------------
 
@@ -285,12 +343,12 @@ class SqliteStore:
                     " FROM history ORDER BY id DESC LIMIT ?",
                     (limit,),
                 ).fetchall()
-            return [_event_of_row(row) for row in reversed(rows)]
+            return [event_of_row(row) for row in reversed(rows)]
 
         return self._safely("loading history", read, [])
 
 
-def _block_of_row(row: tuple[Any, ...]) -> BlockRecord:
+def block_of_row(row: tuple[Any, ...]) -> BlockRecord:
     dpid, ip, port, server_ports, since, expires, reason, manual, ppm, payload = row
     return BlockRecord(
         dpid=dpid,
@@ -306,7 +364,7 @@ def _block_of_row(row: tuple[Any, ...]) -> BlockRecord:
     )
 
 
-def _event_of_row(row: tuple[Any, ...]) -> HistoryEvent:
+def event_of_row(row: tuple[Any, ...]) -> HistoryEvent:
     at, kind, dpid, ip, port, reason, manual, ppm, payload, packets, octets = row
     return HistoryEvent(
         at=at,
