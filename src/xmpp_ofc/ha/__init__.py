@@ -1,0 +1,1 @@
+"""Several controllers on one network (issue 12): who is MASTER of each switch."""
