@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install (as root) or name (otherwise) the Debian packages a make target needs.
-#   venv: what `python3 -m venv` needs;  test: Open vSwitch, ethtool and prosody (the lab's
-#   XMPP server) too, and Chromium with its WebDriver (the dashboard's browser test).
+#   venv: what `python3 -m venv` needs;  test: Open vSwitch, ethtool, prosody and ejabberd (the lab's
+#   XMPP servers) too, and Chromium with its WebDriver (the dashboard's browser test).
 set -euo pipefail
 what=${1:-test}
 python=${PYTHON:-python3}
@@ -18,6 +18,7 @@ if [ "$what" = test ]; then
   command -v ethtool >/dev/null 2>&1 || missing+=(ethtool)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v prosody >/dev/null 2>&1 || missing+=(prosody)
+  [ -x /usr/sbin/ejabberdctl ] || missing+=(ejabberd)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 fi
