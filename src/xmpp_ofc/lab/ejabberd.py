@@ -60,6 +60,7 @@ USER = "ejabberd"
 DIST_PORT = 5210
 MAX_OPEN_FILES = 65536
 CTL_TIMEOUT = 30.0
+IMPORT_RETRY_S = 10.0
 
 CONFIG_TEMPLATE = """\
 # Written by the xmpp_ofc lab; rewritten at every `lab up`.
@@ -318,9 +319,17 @@ class EjabberdServer:
         path = self.directory / "accounts.xml"
         path.write_text(piefxis(accounts))
         self._own(path)
-        result = self.ctl("import_piefxis", str(path))
-        if result.returncode != 0:
-            raise RuntimeError(f"ejabberdctl import_piefxis failed: {result.stdout}{result.stderr}")
+        # Retried (bounded): a node whose listener is up may still be finishing start-up.
+        deadline = time.monotonic() + IMPORT_RETRY_S
+        while True:
+            result = self.ctl("import_piefxis", str(path))
+            if result.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"ejabberdctl import_piefxis failed: {result.stdout}{result.stderr}"
+                )
+            time.sleep(0.5)
         for domain in sorted({account.domain for account in accounts}):
             wanted = {account.user for account in accounts if account.domain == domain}
             listed = self.ctl("registered_users", domain)
