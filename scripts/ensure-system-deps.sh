@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install (as root) or name (otherwise) the Debian packages a make target needs.
-#   venv: what `python3 -m venv` needs;  test: Open vSwitch, ethtool and prosody (the lab's
-#   XMPP server) too, Chromium with its WebDriver (the dashboard's browser test), and
+#   venv: what `python3 -m venv` needs;  test: Open vSwitch, ethtool, prosody and ejabberd (the
+#   lab's XMPP servers) too, Chromium with its WebDriver (the dashboard's browser test),
 #   Prometheus and carbon-cache (the real metrics consumers, tests/controller/test_metrics_consumers.py),
 #   and PostgreSQL (the shared store, tests/controller/test_rate_limiter_postgres.py).
 set -euo pipefail
@@ -20,6 +20,7 @@ if [ "$what" = test ]; then
   command -v ethtool >/dev/null 2>&1 || missing+=(ethtool)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v prosody >/dev/null 2>&1 || missing+=(prosody)
+  [ -x /usr/sbin/ejabberdctl ] || missing+=(ejabberd)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)

@@ -1,6 +1,7 @@
 """The product end to end: XMPP users and a spammer through real OVS and our controller.
 
-Issue 5, item 5. One lab (Python API, unique tag) for the module: OVS, prosody,
+Issue 5, item 5. One lab (Python API, unique tag) per XMPP server: OVS, the
+server (the whole module runs once on prosody and once on ejabberd, issue 11),
 3 user hosts with 5 accounts each, 1 spammer host, the controller with every
 NApp. This module is about the life cycle of a block (expiry, return, restarts),
 so the rate limiter gets two settings over REST (persisted, so they also survive
@@ -152,15 +153,16 @@ class Lab:
         return int(result.stdout) if result.returncode == 0 else None
 
 
-@pytest.fixture(scope="module")
-def lab():
+@pytest.fixture(scope="module", params=xmpp_lab.SERVERS)
+def lab(request):
     tag = state.new_tag()
     options = xmpp_lab.LabOptions(
         tag=tag, clients=3, users_per_client=5, spammers=1,
-        of_port=free_port(), api_port=free_port(),
+        of_port=free_port(), api_port=free_port(), server=request.param,
     )  # fmt: skip
     try:
         description = xmpp_lab.build(options)
+        assert description.server_kind == request.param
         the_lab = Lab(description, description.controller())
         status, body = the_lab.api.get(f"{RATE_LIMITER}/settings")
         assert status == 200, f"rate limiter REST not available: {status} {body}"

@@ -1,11 +1,12 @@
 """The XMPP lab end to end: ``up``, ``status``, ``load``, ``down`` as a user runs them.
 
-Real OVS, real prosody from Debian in its own namespace, real slixmpp clients
-in three user hosts and one spammer host, our controller in the root
-namespace.  Every command runs as a subprocess (``python -m xmpp_ofc.lab``),
-so what is tested is the command line, and a crash can be simulated with
-SIGKILL.  After ``down`` nothing may be left: no namespace with the tag, no
-recorded process, no state directory.
+Real OVS, a real XMPP server from Debian in its own namespace (the module's
+lab runs once with prosody and once with ejabberd), real slixmpp clients in
+three user hosts and one spammer host, our controller in the root namespace.
+Every command runs as a subprocess (``python -m xmpp_ofc.lab``), so what is
+tested is the command line, and a crash can be simulated with SIGKILL.  After
+``down`` nothing may be left: no namespace with the tag, no recorded process,
+no state directory.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from pwd import getpwnam
 
 import pytest
 
-from xmpp_ofc.lab import netns, state
-from xmpp_ofc.lab.xmpp_lab import LabDescription
+from xmpp_ofc.lab import ejabberd, netns, state
+from xmpp_ofc.lab.xmpp_lab import SERVERS, LabDescription
 from xmpp_ofc.testing.controller import free_port
 
 pytestmark = pytest.mark.ovs
@@ -52,9 +54,15 @@ def assert_nothing_left(tag: str, recorded: list[state.RecordedProcess]) -> None
     assert tag not in state.known_tags()
 
 
-def prosody_process(tag: str) -> state.RecordedProcess:
-    (prosody,) = [p for p in state.LabState.load(tag).processes if "prosody" in p.what]
-    return prosody
+def server_process(tag: str, kind: str = "prosody") -> state.RecordedProcess:
+    """The server's recorded process: prosody itself, or ejabberd's VM (not ejabberdctl)."""
+    needle = "prosody" if kind == "prosody" else "beam.smp"
+    (server,) = [p for p in state.LabState.load(tag).processes if needle in p.what]
+    return server
+
+
+def pwd_uid(user: str) -> int:
+    return getpwnam(user).pw_uid
 
 
 def read_until(process: subprocess.Popen[str], needle: str, timeout: float) -> None:
@@ -78,15 +86,28 @@ def killed_on_exit(process: subprocess.Popen[str]) -> Iterator[subprocess.Popen[
 
 @contextmanager
 def up_until_the_controller_starts(
-    tag: str, ports: list[str], start_new_session: bool = False
+    tag: str, ports: list[str], start_new_session: bool = False, server: str = "prosody"
 ) -> Iterator[subprocess.Popen[str]]:
-    """``up --tag <tag> --clients 1`` in a subprocess, handed over while it starts the controller.
+    """``up --tag <tag> --clients 1 --server <server>`` in a subprocess, handed over while
+    it starts the controller.
 
     On exit the builder is killed if it still runs, and whatever it left with
     the tag is removed, so the test's own assertions decide pass or fail.
     """
     builder = subprocess.Popen(
-        [sys.executable, "-m", "xmpp_ofc.lab", "up", "--tag", tag, "--clients", "1", *ports],
+        [
+            sys.executable,
+            "-m",
+            "xmpp_ofc.lab",
+            "up",
+            "--tag",
+            tag,
+            "--clients",
+            "1",
+            "--server",
+            server,
+            *ports,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -102,13 +123,13 @@ def up_until_the_controller_starts(
             state.cleanup(tag)
 
 
-@pytest.fixture(scope="module")
-def xmpp_lab():
-    """A lab that is up for the whole module; ``down`` at the end must leave nothing."""
+@pytest.fixture(scope="module", params=SERVERS)
+def xmpp_lab(request):
+    """A lab up for the whole module, per server; ``down`` at the end must leave nothing."""
     tag = state.new_tag()
     of_port, api_port = free_port(), free_port()
     result = lab_command(
-        "up", "--tag", tag,
+        "up", "--tag", tag, "--server", request.param,
         "--clients", str(CLIENTS), "--users", str(USERS_PER_CLIENT),
         "--spammers", str(SPAMMERS),
         "--of-port", str(of_port), "--api-port", str(api_port),
@@ -117,6 +138,7 @@ def xmpp_lab():
         assert result.returncode == 0, result.stdout + result.stderr
         description = LabDescription.load(tag)
         assert description is not None
+        assert description.server_kind == request.param
         yield description, result.stdout
     finally:
         recorded = state.LabState.load(tag).processes
@@ -136,25 +158,43 @@ def test_up_builds_and_prints_the_lab(xmpp_lab):
     assert [host.name for host in description.clients("spammer")] == ["x1"]
     assert all(len(host.accounts) == USERS_PER_CLIENT for host in description.clients("user"))
     # What it prints says where things are.
-    for needle in ("prosody on 10.77.0.10:5222", description.api_url, "c3", "10.77.0.101"):
+    server_line = f"{description.server_kind} on 10.77.0.10:5222"
+    for needle in (server_line, description.api_url, "c3", "10.77.0.101"):
         assert needle in output
     # The controller's REST API answers on the machine's own loopback.
     with urllib.request.urlopen(f"{description.api_url}kytos/core/status/", timeout=5) as reply:
         assert reply.status == 200
 
 
-def test_prosody_runs_alone_in_the_server_namespace_on_one_port(xmpp_lab):
+def test_the_server_runs_alone_in_the_server_namespace_on_its_ports(xmpp_lab):
     description, _ = xmpp_lab
-    prosody = prosody_process(description.tag)
-    assert prosody.alive()
-    assert prosody.pid in netns.pids(description.server.namespace)
-    listening = netns.run_in(description.server.namespace, ["ss", "-Hltn"]).stdout.split("\n")
+    kind = description.server_kind
+    server = server_process(description.tag, kind)
+    assert server.alive()
+    assert server.pid in netns.pids(description.server.namespace)
+    listening = netns.run_in(description.server.namespace, ["ss", "-Hltnp"]).stdout.split("\n")
     addresses = sorted(line.split()[3] for line in listening if line.strip())
-    assert addresses == ["10.77.0.10:5222"]  # c2s only, on the server's address; no s2s
-    config = (state.tag_dir(description.tag) / "prosody" / "prosody.cfg.lua").read_text()
-    (enabled,) = [line for line in config.splitlines() if line.startswith("modules_enabled")]
-    assert "posix" in enabled
-    assert "limits" not in enabled  # mod_limits would shape the flood itself
+    directory = state.tag_dir(description.tag) / kind
+    if kind == "prosody":
+        assert addresses == ["10.77.0.10:5222"]  # c2s only, on the server's address; no s2s
+        config = (directory / "prosody.cfg.lua").read_text()
+        (enabled,) = [line for line in config.splitlines() if line.startswith("modules_enabled")]
+        assert "posix" in enabled
+        assert "limits" not in enabled  # mod_limits would shape the flood itself
+        return
+    # ejabberd: c2s on the server's address, Erlang distribution on the namespace's own
+    # loopback only, and no epmd (4369) anywhere: the lab's node never needs one.
+    assert addresses == sorted(["10.77.0.10:5222", f"127.0.0.1:{ejabberd.DIST_PORT}"])
+    assert "epmd" not in " ".join(listening)
+    assert all(f"pid={server.pid}," in line for line in listening if line.strip())
+    config = (directory / "ejabberd.yml").read_text()
+    assert "c2s_shaper: none" in config  # the stock shaper would throttle the flood itself
+    command = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+    assert f"xofc_{description.tag}@localhost".encode() in command  # the lab's own node
+    assert str(directory / "db").encode() in b" ".join(command)  # and its own spool
+    (uids,) = [line for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
+               if line.startswith("Uid:")]  # fmt: skip
+    assert set(uids.split()[1:]) == {str(pwd_uid("ejabberd"))}  # not root, no su
 
 
 def test_load_delivers_messages_and_measures_the_spammer(xmpp_lab, tmp_path):
@@ -206,7 +246,7 @@ def test_status_shows_flows_per_table_and_the_rate_limiter(xmpp_lab):
     assert "actions=" in output
     assert "monitored clients:" in output
     assert "blocked clients:" in output
-    for what in ("ovsdb-server", "ovs-vswitchd", "prosody", "controller"):
+    for what in ("ovsdb-server", "ovs-vswitchd", description.server_kind, "controller"):
         assert any(what in line and "running" in line for line in output.splitlines()), what
 
 
@@ -215,14 +255,19 @@ def test_up_refuses_a_second_lab_with_the_same_tag(xmpp_lab):
     result = lab_command("up", "--tag", description.tag, "--no-controller")
     assert result.returncode == 1
     assert "already up" in result.stderr
-    assert prosody_process(description.tag).alive()  # the running lab is untouched
+    assert server_process(description.tag, description.server_kind).alive()  # untouched
 
 
-def test_up_after_a_crash_mid_way_and_down_leave_nothing():
-    """SIGKILL ``up`` while the controller starts; ``up`` again recovers, ``down`` cleans."""
+@pytest.mark.parametrize("server", SERVERS)
+def test_up_after_a_crash_mid_way_and_down_leave_nothing(server):
+    """SIGKILL ``up`` while the controller starts; ``up`` again recovers, ``down`` cleans.
+
+    With ejabberd the orphans include its VM, a child of ejabberdctl: it must be
+    stopped by its own recorded PID.
+    """
     tag = state.new_tag()
     ports = ["--of-port", str(free_port()), "--api-port", str(free_port())]
-    with up_until_the_controller_starts(tag, ports, start_new_session=True) as builder:
+    with up_until_the_controller_starts(tag, ports, True, server) as builder:
         os.kill(builder.pid, signal.SIGKILL)
         builder.wait(10)
         orphans = state.LabState.load(tag).processes
@@ -230,11 +275,13 @@ def test_up_after_a_crash_mid_way_and_down_leave_nothing():
         assert all(p.alive() for p in orphans)
         assert state.namespaces_of(tag)
 
-        again = lab_command("up", "--tag", tag, "--clients", "1", *ports)
+        if server == "ejabberd":
+            assert any("beam.smp" in p.what for p in orphans)
+        again = lab_command("up", "--tag", tag, "--clients", "1", "--server", server, *ports)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "removing leftovers" in again.stdout
         assert not [p for p in orphans if p.alive()]
-        assert prosody_process(tag).alive()
+        assert server_process(tag, server).alive()
 
         recorded = state.LabState.load(tag).processes
         down = lab_command("down", "--tag", tag)
@@ -243,13 +290,17 @@ def test_up_after_a_crash_mid_way_and_down_leave_nothing():
         assert lab_command("down", "--tag", tag).stdout.strip().endswith("nothing to remove")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_up_removes_what_it_built(sig):
+@pytest.mark.parametrize(
+    ("sig", "server"),
+    [(signal.SIGINT, "prosody"), (signal.SIGTERM, "prosody"), (signal.SIGINT, "ejabberd")],
+)
+def test_interrupted_up_removes_what_it_built(sig, server):
     tag = state.new_tag()
     ports = ["--of-port", str(free_port()), "--api-port", str(free_port())]
-    with up_until_the_controller_starts(tag, ports) as builder:
+    with up_until_the_controller_starts(tag, ports, server=server) as builder:
         recorded = state.LabState.load(tag).processes
-        assert {"prosody", "controller"} <= {p.what.split()[-1] for p in recorded}
+        names = {p.what.split()[-1] for p in recorded}
+        assert {"prosody" if server == "prosody" else "(beam.smp)", "controller"} <= names
         builder.send_signal(sig)
         output, _ = builder.communicate(timeout=60)
         assert builder.returncode == 130, output

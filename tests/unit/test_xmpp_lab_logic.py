@@ -103,6 +103,7 @@ def test_worker_specs_send_only_to_well_behaved_users_at_their_role_rate():
         (LabOptions(forwarding="flood"), "--forwarding"),
         (LabOptions(controller=False, forwarding="controller"), "needs the controller"),
         (LabOptions(of_port=7000, api_port=7000), "must differ"),
+        (LabOptions(server="openfire"), "--server"),
     ],
 )
 def test_lab_options_refuse_what_cannot_be_built(options, message):

@@ -1,7 +1,8 @@
 """``python -m xmpp_ofc.lab`` (``make lab ARGS=...``): the XMPP lab from the shell.
 
-    up [--clients N] [--spammers M] [--users K] [--of-port P] [--api-port P]
-                         build OVS, prosody, N user hosts, M spammer hosts, the controller
+    up [--server prosody|ejabberd] [--clients N] [--spammers M] [--users K]
+       [--of-port P] [--api-port P]
+                         build OVS, the XMPP server, N user hosts, M spammer hosts, the controller
     status               what runs, flows per table, monitored and blocked clients
     load [--duration S] [--rate R] [--spam-rate R] [--spam-reconnect-after S] [--json FILE]
                          XMPP load: users at R msgs/min each, spammers at R msgs/min each
@@ -12,7 +13,8 @@
     cleanup TAG... | --all   remove what those tags own
 
 Every command takes ``--tag`` (default ``lab``), so several labs can coexist.
-Needs root (namespaces) and the Debian packages openvswitch-switch, ethtool, prosody.
+Needs root (namespaces) and the Debian packages openvswitch-switch, ethtool, prosody
+(or ejabberd with ``--server ejabberd``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from xmpp_ofc import rest_auth
-from xmpp_ofc.lab import netns, state, xmpp_lab, xmpp_server
+from xmpp_ofc.lab import ejabberd, netns, state, xmpp_lab, xmpp_server
 from xmpp_ofc.lab.load import LoadOptions, run_load
 
 RATE_LIMITER_API = "xmpp_ofc/rate_limiter/v1"
@@ -39,7 +41,10 @@ REQUIRED_PROGRAMS = {
     "ovs-vswitchd": "openvswitch-switch",
     "ethtool": "ethtool",
     "ip": "iproute2",
-    xmpp_server.PROGRAM: xmpp_server.DEBIAN_PACKAGE,
+}
+SERVER_PROGRAMS = {
+    "prosody": (xmpp_server.PROGRAM, xmpp_server.DEBIAN_PACKAGE),
+    "ejabberd": (ejabberd.PROGRAM, ejabberd.DEBIAN_PACKAGE),
 }
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
@@ -59,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     up = command("up", "build the lab")
+    up.add_argument(
+        "--server",
+        choices=xmpp_lab.SERVERS,
+        default=xmpp_lab.DEFAULT_SERVER,
+        help=f"the XMPP server (default {xmpp_lab.DEFAULT_SERVER})",
+    )
     up.add_argument("--clients", type=int, default=3, help="well-behaved user hosts (default 3)")
     up.add_argument("--spammers", type=int, default=1, help="spammer hosts (default 1)")
     up.add_argument("--users", type=int, default=5, help="XMPP accounts per user host (5)")
@@ -139,10 +150,10 @@ def say(text: str) -> None:
 # --- up ------------------------------------------------------------------------------
 
 
-def missing_packages() -> list[str]:
-    return sorted(
-        {package for program, package in REQUIRED_PROGRAMS.items() if not _found(program)}
-    )
+def missing_packages(server: str = xmpp_lab.DEFAULT_SERVER) -> list[str]:
+    """Debian packages ``up --server <server>`` needs that are not installed."""
+    programs = {**REQUIRED_PROGRAMS, SERVER_PROGRAMS[server][0]: SERVER_PROGRAMS[server][1]}
+    return sorted({package for program, package in programs.items() if not _found(program)})
 
 
 def _found(program: str) -> bool:
@@ -150,7 +161,7 @@ def _found(program: str) -> bool:
 
 
 def cmd_up(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> int:
-    missing = missing_packages()
+    missing = missing_packages(args.server)
     if missing:
         print(f"error: missing Debian packages: {' '.join(missing)}", file=sys.stderr)
         print(f"       apt-get update && apt-get install -y {' '.join(missing)}", file=sys.stderr)
@@ -168,6 +179,7 @@ def cmd_up(args: argparse.Namespace, _parser: argparse.ArgumentParser) -> int:
         api_port=args.api_port,
         controller=not args.no_controller,
         forwarding="normal" if args.no_controller else args.forwarding,
+        server=args.server,
     )
     try:
         description = xmpp_lab.build(options, say)
@@ -196,7 +208,8 @@ def print_description(description: xmpp_lab.LabDescription) -> None:
         say("  controller  none")
     server = description.server
     say(
-        f"  xmpp    prosody on {server.ip}:{description.xmpp_port} domain {description.domain}"
+        f"  xmpp    {description.server_kind} on {server.ip}:{description.xmpp_port}"
+        f" domain {description.domain}"
         f"  (netns {server.namespace}, port {server.port}, log {description.server_log})"
     )
     for host in description.clients():

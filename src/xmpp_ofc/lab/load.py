@@ -9,7 +9,7 @@ Shape (lab facts, section 5 (a)): one *worker* process per client host,
 started inside the host's namespace with ``ip netns exec``, all its users in
 one asyncio loop sharing one SSL context (a fresh one per client costs 45-60
 ms of CPU loading the CA bundle).  Clients speak plaintext with SASL PLAIN to
-prosody and send no presence, so what the switch counts is the messages.
+the server (prosody or ejabberd) and send no presence, so what the switch counts is the messages.
 
 Protocol between the coordinator (the ``load`` command) and its workers, one
 JSON object per line:

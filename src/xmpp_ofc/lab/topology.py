@@ -56,9 +56,20 @@ class Host:
         """Run a command in the host and wait for it (bounded)."""
         return netns.run_in(self.namespace, args, timeout=timeout, check=check)
 
-    def spawn(self, args: Sequence[str], log_path: Path | None = None) -> subprocess.Popen:
-        """Start a long-running command in the host; the topology stops it."""
-        return self._topology.spawn(self.namespace, args, log_path, what=f"{self.name}: {args[0]}")
+    def spawn(
+        self, args: Sequence[str], log_path: Path | None = None, what: str | None = None
+    ) -> subprocess.Popen:
+        """Start a long-running command in the host; the topology stops it.
+
+        ``what`` names it in ``state.json`` (default: the program).
+        """
+        return self._topology.spawn(
+            self.namespace, args, log_path, what=f"{self.name}: {what or args[0]}"
+        )
+
+    def record(self, pid: int, what: str) -> RecordedProcess:
+        """Record a process of this host that something else started (e.g. a daemon's child)."""
+        return self._topology.state.add_process(pid, f"{self.name}: {what}")
 
 
 @dataclass

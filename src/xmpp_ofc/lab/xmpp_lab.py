@@ -4,7 +4,7 @@
 
     root netns                 xofc-<tag>-sw (OVS, secure)      host namespaces
     controller 127.0.0.1:<of> <-- relay 127.0.0.1:<of>
-    REST 127.0.0.1:<api>          br0 -- p1 ------------- xmpp  10.77.0.10 (prosody :5222)
+    REST 127.0.0.1:<api>          br0 -- p1 ------------- xmpp  10.77.0.10 (XMPP :5222)
                                       -- p2 ------------- c1    10.77.0.11 (users)
                                       -- ...              ...
                                       -- pK ------------- x1    10.77.0.101 (spammers)
@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xmpp_ofc.lab import netns, state
+from xmpp_ofc.lab.ejabberd import EjabberdServer
 from xmpp_ofc.lab.ovs import FlowEntry, OvsSwitch
 from xmpp_ofc.lab.topology import Host, Topology
 from xmpp_ofc.lab.xmpp_server import Account, ProsodyServer
@@ -56,6 +57,10 @@ CONTROLLER_WHAT = "xmpp_ofc controller"  # how state.json names the controller p
 FORWARDING_MODES = ("controller", "normal")
 DEFAULT_FORWARDING = "controller"
 NORMAL_FLOWS = ("table=0,priority=1,actions=NORMAL", "table=1,priority=1,actions=NORMAL")
+
+# The XMPP server the lab runs (``up --server``); both are Debian packages.
+SERVERS = ("prosody", "ejabberd")
+DEFAULT_SERVER = "prosody"
 
 
 @dataclass
@@ -92,6 +97,7 @@ class LabDescription:
     server_log: str
     hosts: list[LabHost] = field(default_factory=list)
     complete: bool = False
+    server_kind: str = DEFAULT_SERVER  # "prosody" or "ejabberd"
 
     @property
     def server(self) -> LabHost:
@@ -164,8 +170,11 @@ class LabOptions:
     controller: bool = True
     forwarding: str = DEFAULT_FORWARDING
     domain: str = "lab.test"
+    server: str = DEFAULT_SERVER
 
     def check(self) -> None:
+        if self.server not in SERVERS:
+            raise ValueError(f"--server must be one of {SERVERS}, got {self.server!r}")
         if not 1 <= self.clients <= MAX_CLIENT_HOSTS:
             raise ValueError(f"--clients must be 1-{MAX_CLIENT_HOSTS}, got {self.clients}")
         if not 0 <= self.spammers <= MAX_SPAMMER_HOSTS:
@@ -253,12 +262,7 @@ def _build(topology: Topology, options: LabOptions, say: Callable[[str], None]) 
         for role, name, number in plan
     ]
 
-    server = ProsodyServer(
-        directory=topology.dir / "prosody",
-        namespace=server_host.namespace,
-        address=server_host.ip,
-        domain=options.domain,
-    )
+    server = make_server(options.server, topology, server_host, options.domain)
     hosts = [LabHost.of(server_host, "server", [])]
     for role, host in client_hosts:
         count = options.users_per_client if role == "user" else options.spammers_per_host
@@ -278,21 +282,27 @@ def _build(topology: Topology, options: LabOptions, say: Callable[[str], None]) 
         controller_log=str(controller_dir / "controller.log") if options.controller else None,
         server_log=str(server.log_path),
         hosts=hosts,
+        server_kind=server.kind,
     )
 
     say(f"building lab {options.tag!r}: OVS, {len(hosts)} hosts")
     topology.start()
     description.save()  # status can show a half-built lab; down needs only state.json
 
-    server.write_config()
-    server.add_accounts(
-        Account(user, options.domain, password)
-        for host in description.clients()
-        for user, password in host.accounts
+    server_started = time.monotonic()
+    server.start(
+        spawn=server_host.spawn,
+        record=server_host.record,
+        accounts=[
+            Account(user, options.domain, password)
+            for host in description.clients()
+            for user, password in host.accounts
+        ],
     )
-    process = server_host.spawn(server.command(), server.log_path)
-    server.wait_ready(alive=lambda: process.poll() is None)
-    say(f"prosody up on {server.address}:{server.port} ({server.domain})")
+    say(
+        f"{server.kind} up on {server.address}:{server.port} ({server.domain}) "
+        f"in {time.monotonic() - server_started:.1f} s"
+    )
 
     if options.forwarding == "normal":
         for flow in NORMAL_FLOWS:
@@ -313,6 +323,16 @@ def _build(topology: Topology, options: LabOptions, say: Callable[[str], None]) 
     description.save()
     say(f"lab {options.tag!r} up in {time.monotonic() - started:.1f} s")
     return description
+
+
+def make_server(
+    kind: str, topology: Topology, host: Host, domain: str
+) -> ProsodyServer | EjabberdServer:
+    """The lab's XMPP server of ``kind``, its files under ``<tag dir>/<kind>/``."""
+    directory = topology.dir / kind
+    if kind == "ejabberd":
+        return EjabberdServer(directory, host.namespace, host.ip, tag=topology.tag, domain=domain)
+    return ProsodyServer(directory, host.namespace, host.ip, domain=domain)
 
 
 # --- controller restart ------------------------------------------------------------
