@@ -4,8 +4,9 @@ Shared by ``test_dashboard_scale.py`` and ``benchmarks/dashboard_scale.py``. The
 fake switch holds 50k client monitor flows and answers every rate-limiter poll
 (the cookie-filtered flow-stats request) with all of them, counters rising at
 per-client speeds. The rate limiter adopts monitor flows it finds on a switch
-(``clients._adopt``, the path after a controller restart), so the first poll
-brings all 50k in; 50k capture packet-ins and flow mods would only add minutes of
+(``clients._adopt``, the path after a controller restart): one client connects
+(a capture packet-in, so the switch has a monitored client and is polled) and the
+first poll brings all 50k in; 50k capture packet-ins and flow mods would only add minutes of
 set-up on a 2-core box without touching what the dashboard reads.
 
 At this size the switch side must be cheap, or it would starve the controller:
@@ -27,9 +28,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pyof.v0x04.asynchronous.packet_in import PacketIn
+
 from napps.xmpp_ofc.rate_limiter import flows
 from napps.xmpp_ofc.rate_limiter.flows import Client
-from tests.browser.scene import DASHBOARD_PATH, RATE_LIMITER, XMPP_PORT, wait_until
+from tests.browser.scene import DASHBOARD_PATH, RATE_LIMITER, SERVER_IP, XMPP_PORT, wait_until
+from xmpp_ofc import cookies
+from xmpp_ofc.cookies import Kind, Owner
+from xmpp_ofc.openflow.match import match_from_dict
+from xmpp_ofc.testing import frames
 from xmpp_ofc.testing.controller import ControllerProcess
 from xmpp_ofc.testing.fake_switch import FakeSwitch, flow_stats
 
@@ -158,6 +165,29 @@ class ScaleSwitch(FakeSwitch):
             self.polls += 1
             return b"".join(messages)
 
+    def connection_opened(self, client: Client) -> None:
+        """The client's SYN reaches the capture flow: a capture packet-in."""
+        frame = frames.tcp4_frame(
+            eth_src="02:00:00:00:00:02",
+            eth_dst="02:00:00:00:00:01",
+            ip_src=client.ip,
+            ip_dst=SERVER_IP,
+            tp_src=client.port,
+            tp_dst=XMPP_PORT,
+            flags=0x02,
+        )
+        self.send(
+            PacketIn(
+                buffer_id=0xFFFFFFFF,
+                total_len=len(frame),
+                reason=1,
+                table_id=0,
+                cookie=cookies.encode(Owner.RATE_LIMITER, Kind.CAPTURE, flows.CAPTURE_ID_IPV4),
+                match=match_from_dict({"in_port": 2}),
+                data=frame,
+            )
+        )
+
     def _handle(self, raw: bytes) -> None:
         """Flow mods counted, our polls answered from the packed table; the rest as usual."""
         kind = raw[1]
@@ -207,6 +237,9 @@ class ScaleScene:
             self.switch.handshake()
             wait_until(self._rate_limiter_active, what="rate limiter active on the switch")
             sent = time.monotonic()
+            # A switch without monitored clients is not polled: one client connects
+            # (packet-in, monitor flow); the first poll's reply brings the others in.
+            self.switch.connection_opened(clients[0])
             wait_until(
                 lambda: self.monitored_total() >= self.count,
                 timeout=120,
