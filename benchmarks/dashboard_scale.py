@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -58,6 +59,8 @@ def timed_get(url: str) -> tuple[float, int]:
 
 
 def main() -> None:
+    # A timeout's SIGTERM must still stop the controller (the scene's __exit__).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=50_000)
     parser.add_argument("--loads", type=int, default=5)
