@@ -77,7 +77,7 @@ def drop_flow_ips(description: xmpp_lab.LabDescription, address_only: bool) -> s
 
 
 def blocked_entries(api) -> list[dict[str, Any]]:
-    status, body = api.get(f"{RATE_LIMITER}/blocked")
+    status, body = api.get(f"{RATE_LIMITER}/blocked?limit=1000")
     return body["blocked"] if status == 200 else []
 
 
@@ -172,7 +172,7 @@ def observe(args, description, api) -> dict[str, Any]:
         load.join(60)
     for process in floods:
         process.wait(30)
-    status, body = api.get(f"{RATE_LIMITER}/events")
+    status, body = api.get(f"{RATE_LIMITER}/events?limit=1000")
     events = body.get("events", []) if status == 200 else []
     result: dict[str, Any] = {
         "attackers": len(spammers),

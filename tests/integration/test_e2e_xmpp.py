@@ -122,14 +122,20 @@ class Lab:
         assert status == 200, (view, status, body)
         return body
 
+    def whole(self, view: str) -> list[dict[str, Any]]:
+        """Every record of a paged list (one page of 1000 holds all of the lab's)."""
+        body = self.get(f"{view}?limit=1000")
+        assert body["next_offset"] is None, (view, body["total"])
+        return body[view]
+
     def monitored(self) -> list[dict[str, Any]]:
-        return self.get("monitored")["monitored"]
+        return self.whole("monitored")
 
     def blocked(self) -> list[dict[str, Any]]:
-        return self.get("blocked")["blocked"]
+        return self.whole("blocked")
 
     def events(self) -> list[dict[str, Any]]:
-        return self.get("events")["events"]
+        return self.whole("events")
 
     def flows(self) -> list[FlowEntry]:
         return self.description.switch().dump_flows()

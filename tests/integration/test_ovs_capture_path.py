@@ -308,7 +308,7 @@ def test_spoofed_syn_flood_from_one_24_is_blocked_as_a_prefix_at_defaults(
     status = seen["status"]
     assert [b["prefix"] for b in status["prefix_blocks"]] == [f"{spoofed}.0/24"], status
     assert status["blocks_total"] == {"connection_flood_prefix": 1}, status
-    _, events = controller.get(f"{API}/events")
+    _, events = controller.get(f"{API}/events?limit=1000")
     (event,) = [e for e in events["events"] if e["kind"] == "block"]
     assert event["ip"] == f"{spoofed}.0/24" and "connection flood" in event["reason"], event
     print(f"\nspoofed /24: {seen | {'status': None}}")
@@ -441,7 +441,7 @@ def test_connection_flood_of_200_per_s_for_30_s_is_blocked_per_address_within_10
     assert status == 200, body
     (block,) = [b for b in body["blocked"] if b["ip"] == flooder.ip]
     assert block["port"] is None and "connection flood" in block["reason"], block
-    _, events = controller.get(f"{API}/events")
+    _, events = controller.get(f"{API}/events?limit=1000")
     flood_events = [e for e in events["events"] if e["ip"] == flooder.ip and e["kind"] == "block"]
     assert len(flood_events) == 1 and "connection flood" in flood_events[0]["reason"], events
     _, status_body = controller.get(f"{API}/status")

@@ -330,6 +330,43 @@ def test_get_monitored_blocked_status_events(api, napp, clock):
     assert api.get(f"{URL}/monitored?dpid=nope").status_code == 404
 
 
+def test_lists_are_pages_with_the_total(api, napp, clock):
+    restore(napp)
+    for port in range(41000, 41005):
+        monitor_started(napp, Client("10.0.2.1", port))
+    monitor_started(napp, Client("10.0.3.1", 42000))
+    body = api.get(f"{URL}/monitored?limit=2&sort=port").json
+    assert [c["port"] for c in body["monitored"]] == [41000, 41001]
+    assert (body["total"], body["offset"], body["next_offset"]) == (6, 0, 2)
+    body = api.get(f"{URL}/monitored?limit=2&offset=4&sort=port").json
+    assert [c["port"] for c in body["monitored"]] == [41004, 42000]
+    assert body["next_offset"] is None
+    body = api.get(f"{URL}/monitored?prefix=10.0.3.0/24").json
+    assert [(c["ip"], c["port"]) for c in body["monitored"]] == [("10.0.3.1", 42000)]
+    assert api.get(f"{URL}/monitored?q=41003").json["total"] == 1
+    assert api.get(f"{URL}/monitored").json["limit"] == 100
+    for ip in ("10.0.4.1", "10.0.4.2"):
+        assert api.post(f"{URL}/blocked", json={"dpid": DPID, "ip": ip}).status_code == 201
+    body = api.get(f"{URL}/blocked?ip=10.0.4.2").json
+    assert [b["ip"] for b in body["blocked"]] == ["10.0.4.2"] and body["total"] == 1
+    body = api.get(f"{URL}/events?kind=block&limit=1").json
+    assert [e["ip"] for e in body["events"]] == ["10.0.4.2"]
+    assert (body["total"], body["offset"]) == (2, 1)
+
+
+@pytest.mark.parametrize("path", ["monitored", "blocked", "events"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=1001", "offset=-1", "sort=nope", "prefix=10.0.0.0/40", "x=1"]
+)
+def test_bad_list_parameters_are_a_400(api, napp, path, query):
+    restore(napp)
+    response = api.get(f"{URL}/{path}?{query}")
+    assert response.status_code == 400
+    assert (
+        response.json["response"].split(":")[0] in query or "unknown" in response.json["response"]
+    )
+
+
 def test_status_counts_messages_for_switches_that_are_not_connected(api, napp):
     restore(napp)
     assert api.get(f"{URL}/status").json["messages_not_sent"] == 0

@@ -18,8 +18,8 @@ def test_documented_routes_are_the_served_routes(tmp_path, monkeypatch):
 def test_documented_status_codes():
     operations = documented_operations(openapi_path(NAPP))
     assert operations == {
-        ("/v1/monitored", "GET"): {"200", "404"},
-        ("/v1/blocked", "GET"): {"200", "404"},
+        ("/v1/monitored", "GET"): {"200", "400", "404"},
+        ("/v1/blocked", "GET"): {"200", "400", "404"},
         ("/v1/blocked", "POST"): {"200", "201", "400", "401", "404", "409", "413", "415"},
         ("/v1/blocked/{dpid}/{ip}", "DELETE"): {"200", "400", "401", "404"},
         ("/v1/blocked/{dpid}/{ip}/{port}", "DELETE"): {"200", "400", "401", "404"},

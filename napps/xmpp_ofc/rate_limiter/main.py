@@ -47,7 +47,7 @@ from flask import jsonify, request
 from kytos.core import KytosEvent, KytosNApp, log, rest
 from kytos.core.helpers import listen_to
 
-from napps.xmpp_ofc.rate_limiter import settings
+from napps.xmpp_ofc.rate_limiter import listing, settings
 from napps.xmpp_ofc.rate_limiter.capture_bounds import CaptureBounds
 from napps.xmpp_ofc.rate_limiter.limiter import (
     Instant,
@@ -88,6 +88,7 @@ OFPMF_PKTPS = 1 << 1
 #: Unanswered polls remembered per switch (a reply may come after the next poll).
 POLLS_REMEMBERED = 4
 BLOCK_KEYS = ("dpid", "ip", "port", "duration", "reason")
+EVENTS = listing.events_spec(settings.HISTORY_LIMIT)
 
 
 def now() -> Instant:
@@ -317,31 +318,35 @@ class Main(ModuleShell, KytosNApp):
 
     # --- REST ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _dpid_filter() -> str | None:
-        dpid = request.args.get("dpid")
-        return dpid or None
-
     @rest("v1/monitored", methods=["GET"])
     def list_monitored(self):
-        """Monitored client connections with their last rates (``?dpid=`` for one switch)."""
-        try:
-            clients = self.limiter.monitored(self._dpid_filter())
-        except UnknownSwitchError as error:
-            return _error(404, str(error))
-        return jsonify({"monitored": clients})
+        """A page of monitored clients with their last rates (``listing``: limit, sort, filters)."""
+        return self._page(listing.MONITORED, self.limiter.monitored)
 
     @rest("v1/blocked", methods=["GET"])
     def list_blocked(self):
-        """Active blocks with since, expires, remaining seconds and reason."""
+        """A page of active blocks with since, expires, remaining seconds and reason."""
+
+        def blocks(dpid: str | None) -> list[dict[str, Any]]:
+            wall = now().wall
+            found = self.limiter.blocked(dpid)
+            for block in found:
+                block["remaining"] = max(0.0, round(block["expires"] - wall, 3))
+            return found
+
+        return self._page(listing.BLOCKED, blocks)
+
+    @staticmethod
+    def _page(spec: listing.ListSpec, records: Callable[[str | None], list[dict[str, Any]]]):
+        """``records(dpid)`` cut to the page the query string asks for (400, 404 refused)."""
         try:
-            blocks = self.limiter.blocked(self._dpid_filter())
+            query = listing.parse_query(request.args.to_dict(flat=False), spec)
+            found = records(query.dpid)
+        except listing.ListingError as error:
+            return _error(400, str(error))
         except UnknownSwitchError as error:
             return _error(404, str(error))
-        wall = now().wall
-        for block in blocks:
-            block["remaining"] = max(0.0, round(block["expires"] - wall, 3))
-        return jsonify({"blocked": blocks})
+        return jsonify(listing.page(found, query, spec).to_json(spec.name))
 
     @rest("v1/blocked", methods=["POST"])
     def block(self):
@@ -421,16 +426,8 @@ class Main(ModuleShell, KytosNApp):
 
     @rest("v1/events", methods=["GET"])
     def list_events(self):
-        """Block, unblock and flag events, oldest first (``?limit=`` newest N)."""
-        raw = request.args.get("limit")
-        limit = None
-        if raw is not None:
-            limit = parse_decimal(raw)
-            if limit is None or not 1 <= limit <= settings.HISTORY_LIMIT:
-                return _error(
-                    400, f"limit: must be an integer in 1..{settings.HISTORY_LIMIT}, got {raw!r}"
-                )
-        return jsonify({"events": self.limiter.history(limit)})
+        """A page of block, unblock and flag events, oldest first (the newest page by default)."""
+        return self._page(EVENTS, lambda _dpid: self.limiter.history())
 
     @rest("v1/status", methods=["GET"])
     def get_status(self):
