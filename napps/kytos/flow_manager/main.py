@@ -21,7 +21,9 @@ from kytos.core.helpers import listen_to
 from napps.kytos.flow_manager import settings
 from napps.kytos.flow_manager.flow_requests import (
     PreparedFlow,
+    flow_mod_message,
     flows_from_event,
+    message_xid,
     prepare_flows,
 )
 from napps.kytos.flow_manager.flow_store import FlowStore, FlowStoreError
@@ -29,7 +31,6 @@ from napps.kytos.flow_manager.sent_flow_mods import RecentFlowMods, SentFlowMod
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.napp_layout import kytos_base_dir
 from xmpp_ofc.openflow.errors import error_names
-from xmpp_ofc.openflow.flow_json import flow_mod_from_dict
 from xmpp_ofc.openflow.match import match_to_dict
 from xmpp_ofc.openflow.validation import as_int
 from xmpp_ofc.rest_body import RequestError, parse_json, read_body
@@ -162,7 +163,7 @@ class Main(KytosNApp):
         with self._send_lock:
             flows = self._store.flows_to_replay(switch.dpid)
             for flow in flows:
-                self._queue_flow_mod(switch, "add", flow, flow_mod_from_dict(flow, "add"))
+                self._queue_flow_mod(switch, "add", flow, flow_mod_message(flow, "add"))
         if flows:
             log.info("flow_manager: replayed %d flow(s) on %s", len(flows), switch.dpid)
 
@@ -230,9 +231,7 @@ class Main(KytosNApp):
                     self._emit(event_name, datapath=switch, flow=dict(flow.canonical))
 
     def _queue_flow_mod(self, switch: Any, command: str, flow: Any, flow_mod: Any) -> None:
-        self._sent.remember(
-            as_int(flow_mod.header.xid), SentFlowMod(switch.dpid, command, dict(flow))
-        )
+        self._sent.remember(message_xid(flow_mod), SentFlowMod(switch.dpid, command, dict(flow)))
         self.controller.buffers.msg_out.put(
             KytosEvent(
                 name="kytos/flow_manager.messages.out.ofpt_flow_mod",
