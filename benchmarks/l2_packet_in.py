@@ -268,7 +268,7 @@ async def profile_ours(port: int, pid: int, out: Path, args: argparse.Namespace)
         duration = int(args.seconds)
         spy = subprocess.Popen(
             [
-                str(faucet_runner.venv_tool("py-spy")),
+                str(py_spy()),
                 "record",
                 "--pid",
                 str(pid),
@@ -298,6 +298,12 @@ async def profile_ours(port: int, pid: int, out: Path, args: argparse.Namespace)
         stderr = spy.stderr.read().decode(errors="replace") if spy and spy.stderr else ""
         return f"py-spy wrote no profile: {stderr[-500:]}"
     return pyspy_summary.render(pyspy_summary.summarise(pyspy_summary.load(out)))
+
+
+def py_spy() -> Path:
+    """py-spy from the os-ken venv, else from Faucet's (both install it)."""
+    tool = osken_runner.venv_tool("py-spy")
+    return tool if tool.exists() else faucet_runner.venv_tool("py-spy")
 
 
 def dpids(args: argparse.Namespace, offset: int = 0) -> list[int]:
@@ -476,9 +482,9 @@ def parse_shapes(text: str | None, args: argparse.Namespace) -> list[tuple[int, 
 def run(args: argparse.Namespace, children: Children, workdir: Path) -> int:
     failures: list[str] = []
     targets: list[Target] = []
-    if not args.skip_faucet or args.profile:
+    if not args.skip_faucet:
         faucet_runner.ensure_venv(progress=say)
-    if not args.skip_osken:
+    if not args.skip_osken or args.profile:
         osken_runner.ensure_venv(progress=say)
     if args.cpu is not None:
         others = (os.sched_getaffinity(0) - {args.cpu}) or {args.cpu}

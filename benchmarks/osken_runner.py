@@ -23,6 +23,8 @@ HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-osken"
 APP = HERE / "osken_l2.py"
 OSKEN_VERSION = "3.1.0"
+#: The profiler of ``l2_packet_in.py --profile`` (a benchmark tool, not a product dependency).
+PY_SPY_VERSION = "0.4.3"
 #: Same values as osken_l2.py (which imports os_ken, so it is not imported here).
 TABLE_MISS_COOKIE = 0x05CE000000000001
 FORWARD_COOKIE = 0x05CE000000000002
@@ -46,15 +48,25 @@ def manager() -> Path:
     return VENV / "bin" / "osken-manager"
 
 
+def venv_tool(name: str) -> Path:
+    return VENV / "bin" / name
+
+
 def ensure_venv(progress=print, timeout: float = 900.0) -> None:
-    """Create the venv with the pinned os-ken unless it is there."""
-    if manager().exists():
+    """Create the venv with the pinned os-ken and py-spy unless they are there."""
+    if manager().exists() and venv_tool("py-spy").exists():
         return
     progress(f"creating {VENV} with os-ken=={OSKEN_VERSION} (first run only)")
     if not (VENV / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=120)
     subprocess.run(
-        [str(VENV / "bin" / "pip"), "install", "--quiet", f"os-ken=={OSKEN_VERSION}"],
+        [
+            str(VENV / "bin" / "pip"),
+            "install",
+            "--quiet",
+            f"os-ken=={OSKEN_VERSION}",
+            f"py-spy=={PY_SPY_VERSION}",
+        ],
         check=True,
         timeout=timeout,
     )

@@ -32,6 +32,7 @@ from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.napp_layout import kytos_base_dir
 from xmpp_ofc.openflow.errors import error_names
 from xmpp_ofc.openflow.match import match_to_dict
+from xmpp_ofc.openflow.packed import PackedMessage
 from xmpp_ofc.openflow.validation import as_int
 from xmpp_ofc.rest_body import RequestError, parse_json, read_body
 
@@ -221,10 +222,28 @@ class Main(KytosNApp):
     # --- sending -----------------------------------------------------------------
 
     def _send(self, switches: list[Any], command: str, flows: list[PreparedFlow]) -> None:
+        """Queue the FlowMods of ``flows`` for every switch.
+
+        FlowMods packed by the fast codec travel as one msg_out event per switch
+        (one ``PackedMessage`` batch, so Kytos writes them in one send); a flow
+        the codec does not cover is its own pyof message, in its place in the order.
+        """
         with self._send_lock:
             for switch in switches:
+                batch: list[PackedMessage] = []
                 for flow in flows:
-                    self._queue_flow_mod(switch, command, flow.canonical, flow.flow_mod())
+                    flow_mod = flow.flow_mod()
+                    self._sent.remember(
+                        message_xid(flow_mod),
+                        SentFlowMod(switch.dpid, command, dict(flow.canonical)),
+                    )
+                    if isinstance(flow_mod, PackedMessage):
+                        batch.append(flow_mod)
+                        continue
+                    self._put_flow_mods(switch, batch)
+                    batch = []
+                    self._put_flow_mods(switch, [flow_mod])
+                self._put_flow_mods(switch, batch)
                 self._store.record(switch.dpid, command, [flow.canonical for flow in flows])
                 event_name = NAPP_EVENT_BY_COMMAND.get(command)
                 for flow in flows:
@@ -232,10 +251,17 @@ class Main(KytosNApp):
 
     def _queue_flow_mod(self, switch: Any, command: str, flow: Any, flow_mod: Any) -> None:
         self._sent.remember(message_xid(flow_mod), SentFlowMod(switch.dpid, command, dict(flow)))
+        self._put_flow_mods(switch, [flow_mod])
+
+    def _put_flow_mods(self, switch: Any, flow_mods: list[Any]) -> None:
+        """One msg_out event: a pyof FlowMod, or PackedMessages joined into one send."""
+        if not flow_mods:
+            return
+        message = flow_mods[0] if len(flow_mods) == 1 else PackedMessage.join(flow_mods)
         self.controller.buffers.msg_out.put(
             KytosEvent(
                 name="kytos/flow_manager.messages.out.ofpt_flow_mod",
-                content={"destination": switch.connection, "message": flow_mod},
+                content={"destination": switch.connection, "message": message},
             )
         )
 
