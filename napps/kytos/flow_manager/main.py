@@ -31,6 +31,7 @@ from napps.kytos.flow_manager.sent_flow_mods import RecentFlowMods, SentFlowMod
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.napp_layout import kytos_base_dir
 from xmpp_ofc.openflow.errors import error_names
+from xmpp_ofc.openflow.flow_removed_codec import FlowRemovedRecord
 from xmpp_ofc.openflow.match import match_to_dict
 from xmpp_ofc.openflow.packed import PackedMessage
 from xmpp_ofc.openflow.validation import as_int
@@ -210,6 +211,12 @@ class Main(KytosNApp):
         message = event.content["message"]
         switch = getattr(event.content.get("source"), "switch", None)
         if switch is None:
+            return
+        record = getattr(message, "record", None)  # of_core's struct-decoded FLOW_REMOVED
+        if isinstance(record, FlowRemovedRecord):
+            self._store.forget(
+                switch.dpid, record.table_id, record.priority, dict(record.match), record.cookie
+            )
             return
         self._store.forget(
             switch.dpid,
