@@ -383,6 +383,29 @@ def test_flow_removed_by_the_switch_is_not_replayed(napp):
     assert napp._store.flows(DPID) == []
 
 
+def test_a_struct_decoded_flow_removed_is_not_replayed_either(napp):
+    """of_core's FlowRemovedMessage (plain record, no pyof) forgets the flow too."""
+    from napps.kytos.of_core.inbound import parse_message
+
+    napp.on_flows_event(
+        event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": [TCP_CLIENT]})
+    )
+    queued = split_messages(sent_flow_mods(napp)[0].content["message"].pack())[0]
+    counters = dict.fromkeys(
+        ("duration_sec", "duration_nsec", "idle_timeout", "hard_timeout", "packet_count"), 0
+    )
+    frame = FlowRemoved(
+        cookie=7, priority=200, reason=0, table_id=0, match=queued.match, byte_count=0, **counters
+    ).pack()
+    message = parse_message(frame)
+    source = SimpleNamespace(switch=napp.controller.switches[DPID])
+    napp.on_flow_removed(
+        event("kytos/of_core.v0x04.messages.in.ofpt_flow_removed", message=message, source=source)
+    )
+    assert napp._store.flows(DPID) == []
+    assert message._pyof is None  # nothing read through pyof
+
+
 def test_a_broken_store_file_is_moved_aside(main_module, tmp_path):
     (tmp_path / "flows.json").write_text("{broken")
     napp = main_module.Main(mocked_controller())
