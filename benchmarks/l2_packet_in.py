@@ -1,4 +1,4 @@
-"""Packet-in -> FlowMod latency and throughput: our controller side by side with Faucet.
+"""Packet-in -> FlowMod latency and throughput: our controller beside os-ken and Faucet.
 
 One command runs everything on loopback:
 
@@ -6,8 +6,16 @@ One command runs everything on loopback:
   once, to show the load generator's own ceiling on this machine;
 * ``--rounds`` rounds, alternating the order, of our controller
   (``xmpp-ofc-controller`` via ControllerProcess: Kytos, of_core, flow_manager,
-  dispatcher, l2_switch) and Faucet from PyPI (in ``.bench-venv-faucet``, created
-  on first use), each a fresh process per round; the table shows the medians;
+  dispatcher, l2_switch), the project's os-ken 3.1.0 L2 app (``osken_l2.py``, in
+  ``benchmarks/.venv-osken``) and Faucet from PyPI (in ``.bench-venv-faucet``),
+  each venv created on first use and each controller a fresh process per round;
+  the table shows the medians;
+* with ``--baseline REF``, our controller as of git ``REF`` too (``git archive``
+  into the work directory, run with ``PYTHONPATH`` on it): before/after figures
+  from one run, each next to the os-ken measured in the same run;
+* ``--shapes 1x1,16x64``: the whole comparison once per switches x window shape;
+* ``--cpu N``: every controller pinned to core N with taskset, the generator to
+  the other cores, so a controller gets one core, as in production;
 * with ``--profile``, one more throughput run of ours under py-spy, summarised.
 
 Each controller gets the same N emulated switches (``ofgen.LoadGenerator``).
@@ -16,9 +24,11 @@ packet-in carries a fresh source MAC and an already learned destination on
 another port, so ours answers with FlowMod + PacketOut and Faucet with its
 learning FlowMods.  Latency: one packet-in outstanding, time to the answering
 FlowMod.  Throughput: every switch keeps ``--window`` packet-ins outstanding for
-``--seconds``.
+``--seconds``.  The controller's CPU time (``/proc/<pid>/stat``) over each
+phase divided by the packet-ins it answered gives the CPU per packet-in.
 
     .venv/bin/python benchmarks/l2_packet_in.py [--switches 4 --window 32 --seconds 10]
+        [--shapes 1x1,16x64] [--cpu 1] [--baseline REF] [--skip-osken]
         [--rounds 3] [--latency-samples 2000] [--profile] [--skip-faucet] [--keep]
 
 Every wait is bounded; every child process is stopped by PID at the end, also
@@ -47,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import faucet_runner
 import ofgen
+import osken_runner
 import pyspy_summary
 
 from xmpp_ofc import cookies, pipeline
@@ -75,12 +86,37 @@ def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """utime + stime of a process and its threads, or None without /proc."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuCost:
+    """Controller CPU seconds over a phase and the packet-ins answered in it."""
+
+    seconds: float = 0.0
+    answered: int = 0
+
+    @property
+    def per_packet_in(self) -> float:
+        return self.seconds / self.answered if self.answered else 0.0
+
+
 @dataclass
 class Figures:
     """The measured rounds of one controller; the table shows their medians."""
 
     name: str
     rounds: list[tuple[ofgen.PhaseResult, ofgen.PhaseResult]] = field(default_factory=list)
+    #: (latency phase, throughput phase) CPU cost per round.
+    cpu: list[tuple[CpuCost, CpuCost]] = field(default_factory=list)
 
     @staticmethod
     def percentile(values: list[float], fraction: float) -> float:
@@ -100,7 +136,10 @@ class Figures:
     def row(self) -> dict[str, float]:
         """Median over the rounds of each figure (other load on the box comes and goes)."""
         rows = [self.round_row(*pair) for pair in self.rounds]
-        return {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+        for row, (latency_cpu, load_cpu) in zip(rows, self.cpu, strict=False):
+            row["cpu_latency"] = latency_cpu.per_packet_in
+            row["cpu_load"] = load_cpu.per_packet_in
+        return {key: statistics.median(row.get(key, 0.0) for row in rows) for key in rows[0]}
 
     def rates(self) -> str:
         return ", ".join(f"{load.rate:.0f}" for _, load in self.rounds)
@@ -150,6 +189,12 @@ class Target:
     launch: Callable[[int], int]
     shutdown: Callable[[], object]
     once: bool = False  # measured in the first round only (the reflector)
+    #: The PID of the process started by the last launch (for its CPU time).
+    pid: Callable[[], int | None] = lambda: None
+
+
+def answered(generator: ofgen.LoadGenerator) -> int:
+    return sum(switch.answered for switch in generator.switches)
 
 
 async def measure_round(port: int, target: Target, args: argparse.Namespace) -> Figures:
@@ -157,24 +202,36 @@ async def measure_round(port: int, target: Target, args: argparse.Namespace) -> 
     generator = ofgen.LoadGenerator(
         "127.0.0.1", port, target.profile, dpids=dpids(args), ports=ports(args)
     )
+    pid = target.pid()
     try:
         await generator.connect(timeout=args.timeout * 4)
         await generator.prelearn(timeout=args.timeout * 2)
+        cpu0, answered0 = process_cpu_seconds(pid), answered(generator)
         latency = await generator.latency(args.latency_samples, timeout=args.timeout)
+        cpu1, answered1 = process_cpu_seconds(pid), answered(generator)
         load = await generator.throughput(
             args.window, args.seconds, warmup=args.warmup, timeout=args.timeout
         )
+        cpu2, answered2 = process_cpu_seconds(pid), answered(generator)
     finally:
         generator.close()
+    costs = (CpuCost(), CpuCost())
+    if cpu0 is not None and cpu1 is not None and cpu2 is not None:
+        costs = (
+            CpuCost(cpu1 - cpu0, answered1 - answered0),
+            CpuCost(cpu2 - cpu1, answered2 - answered1),
+        )
     row = Figures.round_row(latency, load)
     say(
         f"{target.name}: p50 {row['p50'] * 1e6:.0f} µs, p99 {row['p99'] * 1e6:.0f} µs "
-        f"(1 outstanding); {row['rate']:.0f} packet-ins/s, p50 {row['load_p50'] * 1e3:.1f} ms "
-        f"under load; generator used {load.generator_cpu:.0%} of a core; lost {load.lost}, "
+        f"(1 outstanding, {costs[0].per_packet_in * 1e6:.0f} µs CPU each); "
+        f"{row['rate']:.0f} packet-ins/s, p50 {row['load_p50'] * 1e3:.1f} ms, "
+        f"p99 {row['load_p99'] * 1e3:.1f} ms under load ({costs[1].per_packet_in * 1e6:.0f} µs "
+        f"CPU each); generator used {load.generator_cpu:.0%} of a core; lost {load.lost}, "
         f"without FlowMod {load.without_flow_mod}, unanswered at the end "
         f"{load.unanswered_at_end}; per second {load.per_second}"
     )
-    return Figures(target.name, [(latency, load)])
+    return Figures(target.name, [(latency, load)], [costs])
 
 
 def compare(targets: list[Target], args: argparse.Namespace, failures: list[str]) -> list[Figures]:
@@ -189,6 +246,7 @@ def compare(targets: list[Target], args: argparse.Namespace, failures: list[str]
                 port = target.launch(number)
                 figures = asyncio.run(measure_round(port, target, args))
                 results[target.name].rounds += figures.rounds
+                results[target.name].cpu += figures.cpu
             except (ofgen.ControllerSilent, TimeoutError, OSError, RuntimeError) as error:
                 failures.append(f"{target.name}: {error}")
                 say(f"{target.name} FAILED: {error}")
@@ -210,7 +268,7 @@ async def profile_ours(port: int, pid: int, out: Path, args: argparse.Namespace)
         duration = int(args.seconds)
         spy = subprocess.Popen(
             [
-                str(faucet_runner.venv_tool("py-spy")),
+                str(py_spy()),
                 "record",
                 "--pid",
                 str(pid),
@@ -242,6 +300,12 @@ async def profile_ours(port: int, pid: int, out: Path, args: argparse.Namespace)
     return pyspy_summary.render(pyspy_summary.summarise(pyspy_summary.load(out)))
 
 
+def py_spy() -> Path:
+    """py-spy from the os-ken venv, else from Faucet's (both install it)."""
+    tool = osken_runner.venv_tool("py-spy")
+    return tool if tool.exists() else faucet_runner.venv_tool("py-spy")
+
+
 def dpids(args: argparse.Namespace, offset: int = 0) -> list[int]:
     return [offset + index + 1 for index in range(args.switches)]
 
@@ -250,25 +314,42 @@ def ports(args: argparse.Namespace) -> list[int]:
     return list(range(1, args.ports + 1))
 
 
-def table(rows: list[Figures], reference: str = "faucet") -> str:
-    """Markdown table; the ratio column compares each row with Faucet."""
+def table(rows: list[Figures]) -> str:
+    """Markdown table; the ratio columns compare each row with os-ken (else Faucet)."""
+    names = [figures.name for figures in rows]
+    reference = "os-ken" if "os-ken" in names else "faucet"
     base = next((figures.row() for figures in rows if figures.name == reference), None)
     lines = [
-        "| controller | p50 latency | p99 latency | packet-ins/s | p50 under load | "
-        "p99 under load | throughput vs Faucet | p50 latency vs Faucet |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| controller | p50 latency | p99 latency | CPU/packet-in (1 outstanding) | "
+        "packet-ins/s | p50 under load | p99 under load | CPU/packet-in under load | "
+        f"throughput vs {reference} | p50 latency vs {reference} | CPU under load vs {reference} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def ratio(row: dict[str, float], key: str) -> str:
+        return f"{row[key] / base[key]:.2f}x" if base and base.get(key) else "-"
+
     for figures in rows:
         row = figures.row()
-        ratio_rate = f"{row['rate'] / base['rate']:.2f}x" if base and base["rate"] else "-"
-        ratio_p50 = f"{row['p50'] / base['p50']:.2f}x" if base and base["p50"] else "-"
         lines.append(
             f"| {figures.name} | {row['p50'] * 1e6:.0f} µs | {row['p99'] * 1e6:.0f} µs | "
+            f"{row.get('cpu_latency', 0) * 1e6:.0f} µs | "
             f"{row['rate']:.0f} | {row['load_p50'] * 1e3:.1f} ms | "
-            f"{row['load_p99'] * 1e3:.1f} ms | "
-            f"{ratio_rate} | {ratio_p50} |"
+            f"{row['load_p99'] * 1e3:.1f} ms | {row.get('cpu_load', 0) * 1e6:.0f} µs | "
+            f"{ratio(row, 'rate')} | {ratio(row, 'p50')} | {ratio(row, 'cpu_load')} |"
         )
     return "\n".join(lines)
+
+
+def pin(pid: int, cpu: int | None) -> None:
+    """Pin every thread of ``pid`` (and so the threads it starts later) to ``cpu``."""
+    if cpu is not None:
+        subprocess.run(
+            ["taskset", "-a", "-p", "-c", str(cpu), str(pid)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=10,
+        )
 
 
 def reflector_target(children: Children, args: argparse.Namespace) -> Target:
@@ -285,6 +366,7 @@ def reflector_target(children: Children, args: argparse.Namespace) -> Target:
             )
         )
         children.add("reflector", lambda: stop_popen(process[-1]))
+        pin(process[-1].pid, args.cpu)
         wait_listening(port, args.timeout)
         return port
 
@@ -294,21 +376,59 @@ def reflector_target(children: Children, args: argparse.Namespace) -> Target:
         launch,
         lambda: process and stop_popen(process[-1]),
         once=True,
+        pid=lambda: process[-1].pid if process else None,
     )
 
 
-def ours_target(children: Children, workdir: Path) -> tuple[Target, list[ControllerProcess]]:
-    """Our controller, a fresh ControllerProcess (own base dir) per round."""
+def ours_target(
+    children: Children,
+    workdir: Path,
+    args: argparse.Namespace,
+    name: str = "ours",
+    source: Path | None = None,
+) -> tuple[Target, list[ControllerProcess]]:
+    """Our controller, a fresh ControllerProcess (own base dir) per round.
+
+    ``source``: a checkout whose ``src`` goes first on PYTHONPATH (the baseline);
+    its ``napps/`` come along, as bundle_root() finds them next to the package.
+    """
     started: list[ControllerProcess] = []
+    env = {"PYTHONPATH": str(source / "src")} if source is not None else {}
 
     def launch(number: int) -> int:
-        controller = ControllerProcess(workdir / f"ours-{number + 1}")
+        controller = ControllerProcess(workdir / f"{name}-{args.shape}-{number + 1}", env=env)
         started.append(controller)
-        children.add("controller", controller.stop)
+        children.add(name, controller.stop)
         controller.start(timeout=60)
+        pin(controller.process.pid, args.cpu)
         return controller.of_port
 
-    return Target("ours", OURS_PROFILE, launch, lambda: started and started[-1].stop()), started
+    def pid() -> int | None:
+        return started[-1].process.pid if started and started[-1].process else None
+
+    target = Target(name, OURS_PROFILE, launch, lambda: started and started[-1].stop(), pid=pid)
+    return target, started
+
+
+def osken_target(children: Children, workdir: Path, args: argparse.Namespace) -> Target:
+    """The project's os-ken L2 app, a fresh osken-manager per round."""
+    started: list[osken_runner.OskenProcess] = []
+
+    def launch(number: int) -> int:
+        osken = osken_runner.OskenProcess(workdir / f"osken-{args.shape}-{number + 1}")
+        started.append(osken)
+        children.add("os-ken", osken.stop)
+        osken.start(timeout=60)
+        pin(osken.pid, args.cpu)
+        return osken.of_port
+
+    return Target(
+        "os-ken",
+        osken_runner.OSKEN_PROFILE,
+        launch,
+        lambda: started and started[-1].stop(),
+        pid=lambda: started[-1].pid if started else None,
+    )
 
 
 def faucet_target(children: Children, workdir: Path, args: argparse.Namespace) -> Target:
@@ -317,34 +437,82 @@ def faucet_target(children: Children, workdir: Path, args: argparse.Namespace) -
 
     def launch(number: int) -> int:
         faucet = faucet_runner.FaucetProcess(
-            workdir / f"faucet-{number + 1}", dpids(args), ports(args)
+            workdir / f"faucet-{args.shape}-{number + 1}", dpids(args), ports(args)
         )
         started.append(faucet)
         children.add("faucet", faucet.stop)
         faucet.start(timeout=60)
+        pin(faucet.pid, args.cpu)
         return faucet.of_port
 
     return Target(
-        "faucet", faucet_runner.FAUCET_PROFILE, launch, lambda: started and started[-1].stop()
+        "faucet",
+        faucet_runner.FAUCET_PROFILE,
+        launch,
+        lambda: started and started[-1].stop(),
+        pid=lambda: started[-1].pid if started else None,
     )
+
+
+def baseline_tree(ref: str, workdir: Path) -> Path:
+    """``git archive ref`` of this repository, unpacked under ``workdir``."""
+    repo = Path(__file__).resolve().parent.parent
+    tree = workdir / f"baseline-{ref.replace('/', '_')}"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", ref],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True, timeout=60)
+    return tree
+
+
+def parse_shapes(text: str | None, args: argparse.Namespace) -> list[tuple[int, int]]:
+    if not text:
+        return [(args.switches, args.window)]
+    shapes = []
+    for item in text.split(","):
+        switches, _, window = item.strip().partition("x")
+        shapes.append((int(switches), int(window)))
+    return shapes
 
 
 def run(args: argparse.Namespace, children: Children, workdir: Path) -> int:
     failures: list[str] = []
     targets: list[Target] = []
-    if not args.skip_faucet or args.profile:
+    if not args.skip_faucet:
         faucet_runner.ensure_venv(progress=say)
+    if not args.skip_osken or args.profile:
+        osken_runner.ensure_venv(progress=say)
+    if args.cpu is not None:
+        others = (os.sched_getaffinity(0) - {args.cpu}) or {args.cpu}
+        os.sched_setaffinity(0, others)
+        say(f"controllers pinned to core {args.cpu}; generator on cores {sorted(others)}")
     if not args.skip_reflector:
         targets.append(reflector_target(children, args))
-    ours, controllers = ours_target(children, workdir)
+    ours, controllers = ours_target(children, workdir, args)
     targets.append(ours)
+    if args.baseline:
+        tree = baseline_tree(args.baseline, workdir)
+        targets.append(ours_target(children, workdir, args, f"ours@{args.baseline}", tree)[0])
+    if not args.skip_osken:
+        targets.append(osken_target(children, workdir, args))
     if not args.skip_faucet:
         targets.append(faucet_target(children, workdir, args))
-    say(f"logs under {workdir}; faucet {faucet_runner.FAUCET_VERSION}")
+    say(
+        f"logs under {workdir}; os-ken {osken_runner.OSKEN_VERSION}, "
+        f"faucet {faucet_runner.FAUCET_VERSION}"
+    )
 
-    results = compare(targets, args, failures)
+    by_shape: list[tuple[str, list[Figures]]] = []
+    for switches, window in parse_shapes(args.shapes, args):
+        args.switches, args.window, args.shape = switches, window, f"{switches}x{window}"
+        say(f"shape {args.shape}: {switches} switches x {window} outstanding")
+        by_shape.append((args.shape, compare(targets, args, failures)))
     profile_text = ""
-    if args.profile and any(figures.name == "ours" for figures in results):
+    if args.profile and any(f.name == "ours" for _, results in by_shape for f in results):
         say("ours: one more throughput run under py-spy (the figures above are without it)")
         port = ours.launch(args.rounds)
         try:
@@ -353,37 +521,46 @@ def run(args: argparse.Namespace, children: Children, workdir: Path) -> int:
             )
         finally:
             ours.shutdown()
-    report(args, results, failures, profile_text)
+    report(args, by_shape, failures, profile_text)
     return 1 if failures else 0
 
 
 def report(
-    args: argparse.Namespace, results: list[Figures], failures: list[str], profile_text: str
+    args: argparse.Namespace,
+    by_shape: list[tuple[str, list[Figures]]],
+    failures: list[str],
+    profile_text: str,
 ) -> None:
-    """The summary printed at the end: setup, machine, table, notes, profile."""
+    """The summary printed at the end: setup, machine, one table per shape, notes, profile."""
     print()
     print(
-        f"{args.switches} switches x {args.ports} ports, latency: {args.latency_samples} "
-        f"packet-ins one at a time; throughput: {args.window} outstanding per switch, "
-        f"{args.seconds:g} s after {args.warmup:g} s warm-up; median of {args.rounds} rounds"
+        f"{args.ports} ports per switch; latency: {args.latency_samples} packet-ins one at a "
+        f"time; throughput: {args.seconds:g} s after {args.warmup:g} s warm-up; median of "
+        f"{args.rounds} rounds; controllers pinned to core {args.cpu}"
     )
     print(
         f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}"
     )
-    print()
-    print(table(results))
-    print()
-    for figures in results:
-        print(f"{figures.name}: packet-ins/s per round: {figures.rates()}")
-    for figures in results:
-        lost = sum(load.lost + load.unanswered_at_end for _, load in figures.rounds)
-        bare = sum(load.without_flow_mod for _, load in figures.rounds)
-        if lost or bare:
-            print(
-                f"note: {figures.name}: {lost} packet-ins unanswered, "
-                f"{bare} answered without a FlowMod"
-            )
+    for shape, results in by_shape:
+        print()
+        print(f"### {shape} (switches x outstanding per switch)")
+        print()
+        print(table(results))
+        print()
+        for figures in results:
+            print(f"{figures.name}: packet-ins/s per round: {figures.rates()}")
+        for figures in results:
+            for number, (_, load) in enumerate(figures.rounds, 1):
+                print(f"{figures.name} round {number}: answers per second {load.per_second}")
+        for figures in results:
+            lost = sum(load.lost + load.unanswered_at_end for _, load in figures.rounds)
+            bare = sum(load.without_flow_mod for _, load in figures.rounds)
+            if lost or bare:
+                print(
+                    f"note: {figures.name}: {lost} packet-ins unanswered, "
+                    f"{bare} answered without a FlowMod"
+                )
     for failure in failures:
         print(f"FAILED {failure}")
     if profile_text:
@@ -415,9 +592,14 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="per reply / step")
     parser.add_argument("--profile", action="store_true", help="py-spy our controller")
     parser.add_argument("--skip-faucet", action="store_true")
+    parser.add_argument("--skip-osken", action="store_true")
+    parser.add_argument("--shapes", help="comma-separated SWITCHESxWINDOW, e.g. 1x1,16x64")
+    parser.add_argument("--cpu", type=int, help="pin every controller to this core")
+    parser.add_argument("--baseline", help="also run our controller as of this git ref")
     parser.add_argument("--skip-reflector", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep logs and profile")
     args = parser.parse_args()
+    args.shape = f"{args.switches}x{args.window}"
     if args.ports < 2 or args.switches < 1 or args.window < 1:
         parser.error("need --ports >= 2, --switches >= 1, --window >= 1")
 

@@ -11,7 +11,10 @@ defined once:
   (one validation pass in flow_manager, one lock), and the command order is kept:
   flow_manager handles these events on the event loop, in buffer order, so a delete
   listed before an install reaches the switch first;
-* packet-outs are pyof ``PacketOut`` messages put on the msg_out buffer for the
+* packet-outs are PACKET_OUT bytes built with ``struct``
+  (:func:`xmpp_ofc.openflow.fast_codec.encode_packet_out`, issue 9) in a
+  :class:`~xmpp_ofc.openflow.packed.PackedMessage` (pyof's PacketOut on demand
+  for listeners that read its fields), put on the msg_out buffer for the
   switch's connection, named ``<napp>.messages.out.ofpt_packet_out``.  They do not
   wait for the flow installed with them: the packet-out names its output port
   itself, so it is delivered whether or not the flow is in place yet;
@@ -49,10 +52,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kytos.core import KytosEvent
-from pyof.v0x04.common.action import ActionOutput
 from pyof.v0x04.controller2switch.common import MultipartType
 from pyof.v0x04.controller2switch.multipart_request import FlowStatsRequest, MultipartRequest
-from pyof.v0x04.controller2switch.packet_out import PacketOut as PyofPacketOut
 
 from xmpp_ofc.commands import (
     AnyCommand,
@@ -62,7 +63,9 @@ from xmpp_ofc.commands import (
     PacketOut,
     RequestFlowStats,
 )
+from xmpp_ofc.openflow.fast_codec import encode_packet_out, new_xid
 from xmpp_ofc.openflow.meter import meter_mod
+from xmpp_ofc.openflow.packed import PackedMessage
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +93,16 @@ def flow_event(commands: Sequence[FlowCommand]) -> KytosEvent:
     )
 
 
-def packet_out_message(command: PacketOut) -> PyofPacketOut:
-    """The OpenFlow 1.3 PACKET_OUT for ``command`` (one output action)."""
-    return PyofPacketOut(
-        buffer_id=command.buffer_id,
-        in_port=command.in_port,
-        actions=[ActionOutput(port=command.out_port)],
-        data=command.data,
+def packet_out_message(command: PacketOut) -> PackedMessage:
+    """The OpenFlow 1.3 PACKET_OUT for ``command`` (one output action), packed."""
+    return PackedMessage(
+        encode_packet_out(
+            new_xid(),
+            command.in_port,
+            ({"action_type": "output", "port": command.out_port},),
+            command.data,
+            command.buffer_id,
+        )
     )
 
 

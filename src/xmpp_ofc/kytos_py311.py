@@ -48,6 +48,12 @@ The fixes (numbered as in DESIGN.md section 2):
 11. Werkzeug >= 2.2 builds ``Map._rules`` on the fly, so Kytos' removal of a
     disabled NApp's rules was a no-op and its routes answered 500:
     :func:`fix_remove_napp_endpoints` rebuilds the URL map without them.
+12. ``Controller.notify_listeners`` runs ``re.match`` of every listener pattern
+    against every event's name, several events per packet-in: ~11 % of the
+    controller's CPU under packet-in load after the struct codec (issue 9,
+    docs/benchmarks.md).  :func:`fix_notify_listeners_matching` remembers which
+    patterns match each event name until the set of patterns changes; the
+    listeners called, and their order, are the same.
 
 kytos-utils 2021.1 (the ``kytos`` command), applied by ``xmpp-ofc-kytos``
 (:mod:`xmpp_ofc.kytos_cli`) with :func:`apply_kytos_utils`, not by :func:`apply`:
@@ -509,6 +515,58 @@ def fix_remove_napp_endpoints() -> None:
     APIServer.remove_napp_endpoints = remove_napp_endpoints
 
 
+# --- fix 12: notify_listeners matches each event name once ------------------------
+
+#: Event names remembered per pattern set (names are a small fixed vocabulary;
+#: the bound only guards against a NApp that puts ids in its event names).
+_MATCH_CACHE_LIMIT = 4096
+_MATCH_CACHE_ATTR = "_xmpp_ofc_listener_matches"
+
+
+def _anchored(pattern: str) -> str:
+    """Kytos' rule: a pattern matches the whole name (``shutdown`` is not ``shutdown.x``)."""
+    if pattern[-1] != "$" or pattern[-2] == "\\":
+        return pattern + "$"
+    return pattern
+
+
+def notify_listeners(self, event) -> None:
+    """Kytos' ``notify_listeners`` with the pattern matches of each event name cached."""
+    import re
+
+    self.log.debug("looking for listeners for %s", event)
+    table = self.events_listeners
+    patterns = tuple(table)
+    cached = getattr(self, _MATCH_CACHE_ATTR, None)
+    if cached is None or cached[0] != patterns:
+        cached = (patterns, {})
+        setattr(self, _MATCH_CACHE_ATTR, cached)
+    by_name = cached[1]
+    name = event.name
+    matched = by_name.get(name)
+    if matched is None:
+        matched = tuple(p for p in patterns if re.match(_anchored(p), name))
+        if len(by_name) >= _MATCH_CACHE_LIMIT:
+            by_name.clear()
+        by_name[name] = matched
+    for pattern in matched:
+        listeners = table.get(pattern)
+        if listeners:
+            for listener in listeners:
+                listener(event)
+
+
+def fix_notify_listeners_matching() -> None:
+    """Replace ``Controller.notify_listeners`` with the caching one (same calls, same order)."""
+    from kytos.core.controller import Controller
+
+    if getattr(Controller.notify_listeners, _APPLIED_FLAG, False):
+        return
+    notify_listeners.original = Controller.notify_listeners
+    setattr(notify_listeners, _APPLIED_FLAG, True)
+    Controller.notify_listeners = notify_listeners
+
+
 def apply() -> None:
     """Apply every fix that can be applied before a Controller exists."""
     ensure_virtual_env()
@@ -522,6 +580,7 @@ def apply() -> None:
     fix_api_server_run()
     fix_late_napp_routes()
     fix_remove_napp_endpoints()
+    fix_notify_listeners_matching()
 
 
 # --- kytos-utils (the ``kytos`` command): applied by ``xmpp-ofc-kytos`` only ---------

@@ -128,11 +128,12 @@ PER_SWITCH_EVENT_METRICS = (
 _FLOW_MESSAGES = frozenset({"ofpt_flow_mod", "ofpt_packet_out"})
 
 
-def count_of_message(dpid: str, direction: str, msg_type: str) -> None:
-    """Count one OpenFlow message, e.g. ``("00:..:01", "in", "ofpt_packet_in")``.
+def count_of_message(dpid: str, direction: str, msg_type: str, amount: int = 1) -> None:
+    """Count ``amount`` OpenFlow messages, e.g. ``("00:..:01", "in", "ofpt_packet_in")``.
 
     ``direction`` is ``"in"`` (from the switch) or ``"out"``.  Also feeds Faucet's
-    per-kind counters (packet-ins, errors, flow messages sent).
+    per-kind counters (packet-ins, errors, flow messages sent).  ``amount`` > 1 is
+    a batch written in one send (flow_manager's FlowMods of one event).
     """
     if direction not in ("in", "out"):
         raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
@@ -143,9 +144,9 @@ def count_of_message(dpid: str, direction: str, msg_type: str) -> None:
         elif msg_type == "ofpt_error":
             OF_ERRORS.labels(dpid).inc()
     else:
-        OF_MESSAGES_SENT.labels(dpid, msg_type).inc()
+        OF_MESSAGES_SENT.labels(dpid, msg_type).inc(amount)
         if msg_type in _FLOW_MESSAGES:
-            OF_FLOWMSGS_SENT.labels(dpid).inc()
+            OF_FLOWMSGS_SENT.labels(dpid).inc(amount)
 
 
 _switch_lock = threading.Lock()

@@ -23,6 +23,7 @@ from xmpp_ofc.messages import (
     PortStatus,
     PortStatusReason,
 )
+from xmpp_ofc.openflow.flow_removed_codec import FlowRemovedRecord
 from xmpp_ofc.openflow.flow_stats_codec import FlowStatsRecord
 from xmpp_ofc.openflow.match import match_to_dict
 from xmpp_ofc.openflow.packet_in_codec import PacketInRecord
@@ -83,7 +84,26 @@ def packet_in(dpid: str, message: Any) -> DecodedPacketIn | None:
 
 
 def flow_removed(dpid: str, message: Any) -> FlowRemoved:
-    """A FLOW_REMOVED with its match in flow_manager field names."""
+    """A FLOW_REMOVED with its match in flow_manager field names.
+
+    of_core's struct-decoded flow-removeds (a ``record`` of plain fields) skip pyof.
+    """
+    record = getattr(message, "record", None)
+    if isinstance(record, FlowRemovedRecord):
+        return FlowRemoved(
+            dpid=dpid,
+            cookie=record.cookie,
+            reason=FlowRemovedReason.from_code(record.reason),
+            table_id=record.table_id,
+            priority=record.priority,
+            match=dict(record.match),
+            packet_count=record.packet_count,
+            byte_count=record.byte_count,
+            duration_sec=record.duration_sec,
+            duration_nsec=record.duration_nsec,
+            idle_timeout=record.idle_timeout,
+            hard_timeout=record.hard_timeout,
+        )
     return FlowRemoved(
         dpid=dpid,
         cookie=as_int(message.cookie),
@@ -119,7 +139,8 @@ def flow_stats_entry(dpid: str, stats: Any) -> FlowStatsEntry:
 
 def cookie_of(stats_or_message: Any) -> int:
     """The cookie of a pyof flow-stats entry, packet-in or flow-removed (routing needs no more)."""
-    if (record := _struct_record(stats_or_message)) is not None:
+    record = getattr(stats_or_message, "record", None)
+    if isinstance(record, PacketInRecord | FlowRemovedRecord):
         return record.cookie
     return as_int(stats_or_message.cookie)
 

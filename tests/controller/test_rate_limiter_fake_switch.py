@@ -232,12 +232,16 @@ def test_packet_in_monitor_poll_block_then_expiry(controller, switch):
         body = poll.message.body
         assert (int(body.cookie), int(body.cookie_mask)) == flows.monitor_poll_selector()
         assert int(body.table_id) == 0
-    deleted = [
-        flow
-        for command, flow in flow_mods(switch, since)
-        if command == FlowModCommand.OFPFC_DELETE and flow["cookie"] == monitor["cookie"]
-    ]
-    assert deleted, "monitor flow of the blocked client not deleted"
+
+    # The delete is the event after the block's install: it may reach the switch a
+    # moment after the block flow (each is its own send).
+    def monitor_deleted() -> bool:
+        return any(
+            command == FlowModCommand.OFPFC_DELETE and flow["cookie"] == monitor["cookie"]
+            for command, flow in flow_mods(switch, since)
+        )
+
+    assert wait_until(monitor_deleted), "monitor flow of the blocked client not deleted"
 
     status, body = controller.get(f"{API}/blocked?dpid={switch.dpid_str}")
     assert status == 200

@@ -193,3 +193,24 @@ def test_the_optional_metrics_port_serves_the_same_registry(main_module, monkeyp
         napp.shutdown()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_a_batch_of_flow_mods_written_in_one_send_counts_as_its_messages(napp, api):
+    from xmpp_ofc.openflow.fast_codec import encode_flow_mod
+    from xmpp_ofc.openflow.packed import PackedMessage
+
+    switch_up(napp)
+    connection = napp.controller.switches[DPID].connection
+    flow = {"priority": 1, "match": {}, "instructions": [], "flags": []}
+    batch = PackedMessage.join(
+        [PackedMessage(encode_flow_mod(flow, "add", xid)) for xid in (1, 2, 3)]
+    )
+    napp.count_message_out(
+        KytosEvent(
+            name="kytos/flow_manager.messages.out.ofpt_flow_mod",
+            content={"message": batch, "destination": connection},
+        )
+    )
+    found = scrape(api)
+    assert found["of_flowmsgs_sent_total"][(("dp_id", DPID),)] == 3
+    assert napp.router.counters.get(DPID, "out", "ofpt_flow_mod") == 3

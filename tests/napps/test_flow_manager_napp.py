@@ -58,6 +58,30 @@ def sent_flow_mods(napp) -> list:
     return drain(napp.controller.buffers.msg_out)
 
 
+def split_messages(data: bytes) -> list:
+    """Every OpenFlow message of ``data`` (one send), unpacked by pyof."""
+    from pyof.v0x04.common.utils import unpack_message
+
+    messages = []
+    while data:
+        length = int.from_bytes(data[2:4], "big")
+        messages.append(unpack_message(data[:length]))
+        data = data[length:]
+    return messages
+
+
+def test_flows_outside_the_fast_codec_keep_their_place_between_batches(napp):
+    """Packed FlowMods are joined per run; a pyof-built one travels alone, in order."""
+    named = {"priority": 2, "actions": [{"action_type": "output", "port": "FLOOD"}]}
+    flows = [{"priority": 1}, {"priority": 3}, named, {"priority": 4}]
+    napp.on_flows_event(
+        event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": flows})
+    )
+    sent = [split_messages(e.content["message"].pack()) for e in sent_flow_mods(napp)]
+    assert [[m.priority.value for m in messages] for messages in sent] == [[1, 3], [2], [4]]
+    assert len(napp._sent) == 4  # every xid is remembered for error mapping
+
+
 def app_events(napp) -> list:
     return drain(napp.controller.buffers.app)
 
@@ -77,13 +101,18 @@ def test_post_to_one_switch_queues_flow_mods_and_announces_them(napp, api):
     response = api.post(f"{URL}/flows/{DPID}", json={"flows": [TCP_CLIENT, {"priority": 1}]})
     assert response.status_code == 200
     assert response.json["response"] == "FlowMod Messages Sent"
-    queued = sent_flow_mods(napp)
-    assert [e.name for e in queued] == ["kytos/flow_manager.messages.out.ofpt_flow_mod"] * 2
+    # both FlowMods travel as one msg_out event: Kytos writes them in one send
+    (queued,) = sent_flow_mods(napp)
+    assert queued.name == "kytos/flow_manager.messages.out.ofpt_flow_mod"
     switch = napp.controller.switches[DPID]
-    assert all(e.content["destination"] is switch.connection for e in queued)
-    first = queued[0].content["message"]
+    assert queued.content["destination"] is switch.connection
+    batch = queued.content["message"]
+    assert batch.count == 2
+    first, second = split_messages(batch.pack())
     assert first.command == FlowModCommand.OFPFC_ADD
     assert flow_mod_to_dict(first)["instructions"] == TCP_CLIENT["instructions"]
+    assert flow_mod_to_dict(second)["priority"] == 1
+    assert batch.command == FlowModCommand.OFPFC_ADD  # pyof fields: the first message's
     announced = app_events(napp)
     assert [e.name for e in announced] == ["kytos/flow_manager.flow.added"] * 2
     assert announced[0].content["datapath"] is switch
@@ -354,6 +383,29 @@ def test_flow_removed_by_the_switch_is_not_replayed(napp):
     assert napp._store.flows(DPID) == []
 
 
+def test_a_struct_decoded_flow_removed_is_not_replayed_either(napp):
+    """of_core's FlowRemovedMessage (plain record, no pyof) forgets the flow too."""
+    from napps.kytos.of_core.inbound import parse_message
+
+    napp.on_flows_event(
+        event("kytos.flow_manager.flows.install", dpid=DPID, flow_dict={"flows": [TCP_CLIENT]})
+    )
+    queued = split_messages(sent_flow_mods(napp)[0].content["message"].pack())[0]
+    counters = dict.fromkeys(
+        ("duration_sec", "duration_nsec", "idle_timeout", "hard_timeout", "packet_count"), 0
+    )
+    frame = FlowRemoved(
+        cookie=7, priority=200, reason=0, table_id=0, match=queued.match, byte_count=0, **counters
+    ).pack()
+    message = parse_message(frame)
+    source = SimpleNamespace(switch=napp.controller.switches[DPID])
+    napp.on_flow_removed(
+        event("kytos/of_core.v0x04.messages.in.ofpt_flow_removed", message=message, source=source)
+    )
+    assert napp._store.flows(DPID) == []
+    assert message._pyof is None  # nothing read through pyof
+
+
 def test_a_broken_store_file_is_moved_aside(main_module, tmp_path):
     (tmp_path / "flows.json").write_text("{broken")
     napp = main_module.Main(mocked_controller())
@@ -433,7 +485,11 @@ def answer(napp, request, entries):
             body=entries,
         )
     )
-    return [flow_mod_to_dict(e.content["message"]) for e in sent_flow_mods(napp)]
+    return [
+        flow_mod_to_dict(flow_mod)
+        for e in sent_flow_mods(napp)
+        for flow_mod in split_messages(e.content["message"].pack())
+    ]
 
 
 def test_consistency_round_asks_only_for_our_stored_kinds(napp, main_module):

@@ -80,3 +80,25 @@ def test_event_content_ok():
     assert dpid == "00:01"
     assert flows[0].canonical["priority"] == 9
     assert flows[0].command == "delete"
+
+
+def test_common_flows_are_packed_with_struct_and_others_with_pyof():
+    """issue 9: the fast codec packs what it covers; pyof the rest, same canonical form."""
+    from pyof.v0x04.controller2switch.flow_mod import FlowMod
+
+    from napps.kytos.flow_manager.flow_requests import flow_mod_message, message_xid
+    from xmpp_ofc.openflow.flow_json import canonical_flow
+    from xmpp_ofc.openflow.packed import PackedMessage
+
+    forward = {"match": {"in_port": 1}, "actions": [{"action_type": "output", "port": 2}]}
+    named = {"actions": [{"action_type": "output", "port": "FLOOD"}]}
+    fast, slow = prepare_flows({"flows": [forward, named]}, "add")
+    assert (fast.fast, slow.fast) == (True, False)
+    assert fast.canonical == canonical_flow(forward, "add")
+    assert slow.canonical == canonical_flow(named, "add")
+    packed, built = fast.flow_mod(xid=5), slow.flow_mod(xid=6)
+    assert isinstance(packed, PackedMessage) and isinstance(built, FlowMod)
+    assert packed.pack() == fast.flow_mod(xid=5).pack()
+    assert (message_xid(packed), message_xid(built)) == (5, 6)
+    assert isinstance(flow_mod_message(forward, "add"), PackedMessage)
+    assert isinstance(flow_mod_message(named, "add"), FlowMod)

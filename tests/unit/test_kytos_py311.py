@@ -414,3 +414,97 @@ def test_disabled_napp_routes_are_gone_and_come_back(running_api_server, hello_n
     assert _get(server.port, "/api/xofc_test/hello/hi") == 404
     server.register_napp_endpoints(hello_napp)
     assert _get(server.port, "/api/xofc_test/hello/hi") == 200
+
+
+# --- fix 12: notify_listeners matches each event name once -------------------------
+
+
+class _ListenerHost:
+    """What ``notify_listeners`` reads of a Controller: its log and listener table."""
+
+    def __init__(self, table):
+        self.log = logging.getLogger("kytos.core.controller")
+        self.events_listeners = table
+
+
+def _calls(notify, table, names):
+    called = []
+
+    def listener(pattern: str, number: int):
+        return lambda event: called.append((event.name, pattern, number))
+
+    host = _ListenerHost(
+        {pattern: [listener(pattern, i) for i in range(n)] for pattern, n in table.items()}
+    )
+    for name in names:
+        event = mock.Mock()
+        event.name = name
+        notify(host, event)
+    return called
+
+
+LISTENER_TABLE = {
+    "kytos/core.shutdown": 1,
+    ".*": 1,
+    r".+\.messages\.out\..+": 2,
+    "kytos/of_core.v0x04.messages.in.ofpt_packet_in": 2,
+    "kytos.flow_manager.flows.(install|delete)": 1,
+    r"kytos/of_core\.$": 1,
+    "kytos/core.shutdown.kytos/of_core": 1,
+}
+EVENT_NAMES = [
+    "kytos/core.shutdown",
+    "kytos/core.shutdown.kytos/of_core",
+    "kytos/of_core.v0x04.messages.in.ofpt_packet_in",
+    "kytos/of_core.v0x04.messages.in.ofpt_packet_in_extra",
+    "kytos/flow_manager.messages.out.ofpt_flow_mod",
+    "kytos.flow_manager.flows.install",
+    "kytos/flow_manager.flows.delete",
+    "kytos/of_core.",
+] * 2
+
+
+def test_cached_notify_listeners_calls_what_kytos_calls_in_the_same_order():
+    from kytos.core.controller import Controller
+
+    kytos_py311.fix_notify_listeners_matching()
+    original = Controller.notify_listeners.original
+    expected = _calls(original, LISTENER_TABLE, EVENT_NAMES)
+    assert expected  # the table matches something
+    assert _calls(kytos_py311.notify_listeners, LISTENER_TABLE, EVENT_NAMES) == expected
+
+
+def test_each_event_name_is_matched_against_the_patterns_once(monkeypatch):
+    import re
+
+    host = _ListenerHost({"a.*": [mock.Mock()], "b": [mock.Mock()]})
+    event = mock.Mock()
+    event.name = "abc"
+    kytos_py311.notify_listeners(host, event)
+    counted = mock.Mock(side_effect=re.match)
+    monkeypatch.setattr(re, "match", counted)
+    for _ in range(5):
+        kytos_py311.notify_listeners(host, event)
+    assert counted.call_count == 0
+    assert host.events_listeners["a.*"][0].call_count == 6
+
+
+def test_a_pattern_or_listener_added_later_is_heard():
+    first, second, third = mock.Mock(), mock.Mock(), mock.Mock()
+    host = _ListenerHost({"x.*": [first]})
+    event = mock.Mock()
+    event.name = "xy"
+    kytos_py311.notify_listeners(host, event)
+    host.events_listeners["x.*"].append(second)  # same pattern: same cache entry
+    host.events_listeners["xy"] = [third]  # a new pattern: the cache starts over
+    kytos_py311.notify_listeners(host, event)
+    del host.events_listeners["x.*"]
+    kytos_py311.notify_listeners(host, event)
+    assert (first.call_count, second.call_count, third.call_count) == (2, 1, 2)
+
+
+def test_the_launcher_applies_the_cached_notify_listeners():
+    from kytos.core.controller import Controller
+
+    kytos_py311.apply()
+    assert Controller.notify_listeners is kytos_py311.notify_listeners

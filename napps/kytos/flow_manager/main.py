@@ -23,7 +23,9 @@ from napps.kytos.flow_manager import settings
 from napps.kytos.flow_manager.consistency import ConsistencyCheck, Verdict, selectors, to_check
 from napps.kytos.flow_manager.flow_requests import (
     PreparedFlow,
+    flow_mod_message,
     flows_from_event,
+    message_xid,
     prepare_flows,
 )
 from napps.kytos.flow_manager.flow_store import FlowStore, FlowStoreError
@@ -34,8 +36,9 @@ from xmpp_ofc.kytos_commands import flow_stats_request
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.napp_layout import kytos_base_dir
 from xmpp_ofc.openflow.errors import error_names
-from xmpp_ofc.openflow.flow_json import flow_mod_from_dict
+from xmpp_ofc.openflow.flow_removed_codec import FlowRemovedRecord
 from xmpp_ofc.openflow.match import match_to_dict
+from xmpp_ofc.openflow.packed import PackedMessage
 from xmpp_ofc.openflow.validation import as_int
 from xmpp_ofc.rest_body import RequestError, parse_json, read_body
 
@@ -177,7 +180,7 @@ class Main(KytosNApp):
         with self._send_lock:
             flows = self._store.flows_to_replay(switch.dpid)
             for flow in flows:
-                self._queue_flow_mod(switch, "add", flow, flow_mod_from_dict(flow, "add"))
+                self._queue_flow_mod(switch, "add", flow, flow_mod_message(flow, "add"))
         if flows:
             log.info("flow_manager: replayed %d flow(s) on %s", len(flows), switch.dpid)
 
@@ -229,14 +232,25 @@ class Main(KytosNApp):
         switch = getattr(event.content.get("source"), "switch", None)
         if switch is None:
             return
-        flow = {
-            "table_id": as_int(message.table_id),
-            "priority": as_int(message.priority),
-            "match": match_to_dict(message.match),
-            "cookie": as_int(message.cookie),
-        }
+        record = getattr(message, "record", None)  # of_core's struct-decoded FLOW_REMOVED
+        if isinstance(record, FlowRemovedRecord):
+            flow = {
+                "table_id": record.table_id,
+                "priority": record.priority,
+                "match": dict(record.match),
+                "cookie": record.cookie,
+            }
+            reason = record.reason
+        else:
+            flow = {
+                "table_id": as_int(message.table_id),
+                "priority": as_int(message.priority),
+                "match": match_to_dict(message.match),
+                "cookie": as_int(message.cookie),
+            }
+            reason = as_int(message.reason)
         if (
-            as_int(message.reason) == OFPRR_DELETE
+            reason == OFPRR_DELETE
             and settings.CONSISTENCY_CHECK_INTERVAL > 0
             and to_check([flow])
             and self._store.holds(switch.dpid, flow)
@@ -320,7 +334,7 @@ class Main(KytosNApp):
         if not verdict.missing:
             return
         for flow in verdict.missing:
-            self._queue_flow_mod(switch, "add", flow, flow_mod_from_dict(flow, "add"))
+            self._queue_flow_mod(switch, "add", flow, flow_mod_message(flow, "add"))
         metrics.FLOWS_RESTORED.labels(verdict.dpid).inc(len(verdict.missing))
         log.warning(
             "flow_manager: consistency check: %d of %d checked flow(s) were missing on %s"
@@ -333,23 +347,46 @@ class Main(KytosNApp):
     # --- sending -----------------------------------------------------------------
 
     def _send(self, switches: list[Any], command: str, flows: list[PreparedFlow]) -> None:
+        """Queue the FlowMods of ``flows`` for every switch.
+
+        FlowMods packed by the fast codec travel as one msg_out event per switch
+        (one ``PackedMessage`` batch, so Kytos writes them in one send); a flow
+        the codec does not cover is its own pyof message, in its place in the order.
+        """
         with self._send_lock:
             for switch in switches:
+                batch: list[PackedMessage] = []
                 for flow in flows:
-                    self._queue_flow_mod(switch, command, flow.canonical, flow.flow_mod())
+                    flow_mod = flow.flow_mod()
+                    self._sent.remember(
+                        message_xid(flow_mod),
+                        SentFlowMod(switch.dpid, command, dict(flow.canonical)),
+                    )
+                    if isinstance(flow_mod, PackedMessage):
+                        batch.append(flow_mod)
+                        continue
+                    self._put_flow_mods(switch, batch)
+                    batch = []
+                    self._put_flow_mods(switch, [flow_mod])
+                self._put_flow_mods(switch, batch)
                 self._store.record(switch.dpid, command, [flow.canonical for flow in flows])
                 event_name = NAPP_EVENT_BY_COMMAND.get(command)
                 for flow in flows:
                     self._emit(event_name, datapath=switch, flow=dict(flow.canonical))
 
     def _queue_flow_mod(self, switch: Any, command: str, flow: Any, flow_mod: Any) -> None:
-        self._sent.remember(
-            as_int(flow_mod.header.xid), SentFlowMod(switch.dpid, command, dict(flow))
-        )
+        self._sent.remember(message_xid(flow_mod), SentFlowMod(switch.dpid, command, dict(flow)))
+        self._put_flow_mods(switch, [flow_mod])
+
+    def _put_flow_mods(self, switch: Any, flow_mods: list[Any]) -> None:
+        """One msg_out event: a pyof FlowMod, or PackedMessages joined into one send."""
+        if not flow_mods:
+            return
+        message = flow_mods[0] if len(flow_mods) == 1 else PackedMessage.join(flow_mods)
         self.controller.buffers.msg_out.put(
             KytosEvent(
                 name="kytos/flow_manager.messages.out.ofpt_flow_mod",
-                content={"destination": switch.connection, "message": flow_mod},
+                content={"destination": switch.connection, "message": message},
             )
         )
 

@@ -1,7 +1,9 @@
 """Framed bytes from a switch -> the message object of_core handles and publishes.
 
 Every message is unpacked by pyof (upstream's contract: ``messages.in.*``
-events carry pyof messages) except OFPMP_FLOW multipart replies: pyof costs
+events carry pyof messages) except PACKET_IN and FLOW_REMOVED (struct, issue 9:
+:class:`PacketInMessage`, :class:`FlowRemovedMessage`, pyof's object built
+lazily for listeners that read its fields) and OFPMP_FLOW multipart replies: pyof costs
 ~0.6 ms per flow entry, so a 50k-flow table would block the event loop for
 half a minute per poll.  Those are decoded by the shared struct codec
 (:mod:`xmpp_ofc.openflow.flow_stats_codec`, ~3.5 µs per entry) and published as a
@@ -18,6 +20,11 @@ from pyof.v0x04.common.header import Header, Type
 from pyof.v0x04.common.utils import unpack_message
 from pyof.v0x04.controller2switch.common import MultipartType
 
+from xmpp_ofc.openflow.flow_removed_codec import (
+    FlowRemovedRecord,
+    decode_flow_removed,
+    is_flow_removed,
+)
 from xmpp_ofc.openflow.flow_stats_codec import (
     FlowStatsRecord,
     decode_flow_stats_reply,
@@ -34,6 +41,8 @@ def parse_message(frame: bytes) -> Any:
     """
     if is_packet_in(frame):
         return PacketInMessage(frame)
+    if is_flow_removed(frame):
+        return FlowRemovedMessage(frame)
     if is_flow_stats_reply(frame):
         return FlowStatsReplyMessage(frame)
     return unpack_message(frame)
@@ -123,4 +132,45 @@ class PacketInMessage:
         return (
             f"PacketInMessage(xid={record.xid}, in_port={record.in_port}, "
             f"cookie={record.cookie:#x}, bytes={len(record.data)})"
+        )
+
+
+class FlowRemovedMessage:
+    """A FLOW_REMOVED decoded without pyof (issue 9: one per expiring reactive flow).
+
+    Like :class:`PacketInMessage`: ``header`` is a pyof Header, ``record`` the
+    plain fields (:class:`FlowRemovedRecord`) the dispatcher and flow_manager
+    read; any other attribute unpacks the frame with pyof once, on first use.
+    """
+
+    __slots__ = ("_frame", "_pyof", "header", "record")
+
+    def __init__(self, frame: bytes) -> None:
+        record = decode_flow_removed(frame)
+        self._frame = frame
+        self._pyof: Any = None
+        self.header = Header(
+            message_type=Type.OFPT_FLOW_REMOVED,
+            length=UBInt16(len(frame)),
+            xid=UBInt32(record.xid),
+        )
+        self.record: FlowRemovedRecord = record
+
+    def pyof(self) -> Any:
+        """pyof's FlowRemoved for this frame (unpacked on first call)."""
+        if self._pyof is None:
+            self._pyof = unpack_message(self._frame)
+        return self._pyof
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for attributes not set above: delegate to pyof's message."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.pyof(), name)
+
+    def __repr__(self) -> str:
+        record = self.record
+        return (
+            f"FlowRemovedMessage(xid={record.xid}, cookie={record.cookie:#x}, "
+            f"reason={record.reason}, table_id={record.table_id})"
         )

@@ -311,12 +311,18 @@ class Main(KytosNApp):
 
     @listen_on_loop(r".+\.messages\.out\..+")
     def count_message_out(self, event: KytosEvent) -> None:
-        """Every NApp's sent message (Kytos notifies msg_out listeners after the send)."""
+        """Every NApp's sent message (Kytos notifies msg_out listeners after the send).
+
+        A batch (flow_manager's FlowMods of one event, written in one send) counts
+        as the messages it holds (``PackedMessage.count``).
+        """
         if settings.COUNT_MESSAGES:
             dpid = _dpid_of(event.destination) or UNIDENTIFIED
             msg_type = event.name.rsplit(".", 1)[1]
-            self.router.counters.count(dpid, Direction.OUT, msg_type)
-            metrics.count_of_message(dpid, Direction.OUT, msg_type)
+            amount = getattr(event.content.get("message"), "count", 1)
+            amount = amount if isinstance(amount, int) and amount > 0 else 1
+            self.router.counters.count(dpid, Direction.OUT, msg_type, amount)
+            metrics.count_of_message(dpid, Direction.OUT, msg_type, amount)
 
     # --- REST ------------------------------------------------------------------------------
 
