@@ -48,6 +48,10 @@ The fixes (numbered as in DESIGN.md section 2):
 11. Werkzeug >= 2.2 builds ``Map._rules`` on the fly, so Kytos' removal of a
     disabled NApp's rules was a no-op and its routes answered 500:
     :func:`fix_remove_napp_endpoints` rebuilds the URL map without them.
+12. Kytos' JSON error handler answers every ``HTTPException`` with a body and
+    a status only, dropping the exception's headers: every 405 lacked the
+    ``Allow`` header HTTP requires (RFC 9110, 15.5.6; schemathesis' finding
+    on every NApp).  :func:`fix_http_error_headers` keeps them.
 """
 
 from __future__ import annotations
@@ -504,6 +508,40 @@ def fix_remove_napp_endpoints() -> None:
     APIServer.remove_napp_endpoints = remove_napp_endpoints
 
 
+# --- fix 12: HTTP errors keep their headers (Allow on 405) -----------------
+
+
+def json_http_error(exception):
+    """Kytos' JSON error body, with the headers the exception carries (``Allow``, ...)."""
+    from flask import jsonify
+
+    response = jsonify(
+        {"code": exception.code, "name": exception.name, "description": exception.description}
+    )
+    response.status_code = exception.code or 500
+    for name, value in exception.get_headers():
+        if name.lower() != "content-type":  # the body is JSON, not Werkzeug's HTML
+            response.headers.add(name, value)
+    return response
+
+
+def fix_http_error_headers() -> None:
+    """Replace Kytos' ``HTTPException`` handler by :func:`json_http_error` in every APIServer."""
+    from kytos.core.api_server import APIServer
+    from werkzeug.exceptions import HTTPException
+
+    original = APIServer.__init__
+    if getattr(original, _APPLIED_FLAG, False):
+        return
+
+    def __init__(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self.app.register_error_handler(HTTPException, json_http_error)
+
+    setattr(__init__, _APPLIED_FLAG, True)
+    APIServer.__init__ = __init__
+
+
 def apply() -> None:
     """Apply every fix that can be applied before a Controller exists."""
     ensure_virtual_env()
@@ -517,3 +555,4 @@ def apply() -> None:
     fix_api_server_run()
     fix_late_napp_routes()
     fix_remove_napp_endpoints()
+    fix_http_error_headers()
