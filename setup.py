@@ -48,6 +48,8 @@ setup(
             "PyYAML==6.0.4",
             "pytest==9.2.0",
             "pytest-timeout==2.4.0",
+            # The bounded API fuzzing pass (tests/controller/test_schemathesis.py).
+            "schemathesis==4.32.5",
             "ruff==0.17.5",
             # The dashboard's browser test drives Debian's chromium + chromedriver.
             "selenium==4.51.0",

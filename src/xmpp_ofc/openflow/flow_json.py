@@ -156,7 +156,7 @@ def _instructions(flow: Mapping[str, Any], path: str, table_id: int) -> list[Any
 def _flags(value: Any, path: str) -> int:
     bits = 0
     for index, name in enumerate(require_list(path, value)):
-        if name not in FLAG_BITS:
+        if not isinstance(name, str) or name not in FLAG_BITS:
             raise fail(f"{path}[{index}]", name, f"is not one of {', '.join(FLAG_BITS)}")
         bits |= FLAG_BITS[name]
     return bits
