@@ -77,7 +77,7 @@ def schemathesis_command(spec: Path, url: str, token: str) -> list[str]:
 
 
 def test_the_specs_cover_every_napp_with_rest():
-    assert {"/".join(spec.parts[-3:-1]) for spec in SPECS} == {
+    assert {"/".join(spec.parts[-3:-1]) for spec in SPECS} >= {
         "kytos/flow_manager",
         "xmpp_ofc/dispatcher",
         "xmpp_ofc/l2_switch",
