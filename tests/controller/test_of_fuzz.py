@@ -17,6 +17,11 @@ for good, after about 860 bit-flipped messages), that the good switch and a
 new switch are served after the fuzz, and that the controller's RSS grew by
 less than :data:`RSS_GROWTH_BOUND`. Latencies are printed, not asserted beyond
 a liveness bound (the issue's 100 ms p99 is a speed target: docs/benchmarks.md).
+
+Measured on the 2-core development box, seed 13, 30 s
+(``.venv/bin/pytest -s tests/controller/test_of_fuzz.py``): 8316 fuzz messages over
+369 connections; good switch echo RTT p50 4.4 ms, p99 65.0 ms, max 142 ms;
+300/300 packet-ins answered, p99 61.2 ms; RSS 72.3 -> 93.7 MiB.
 """
 
 from __future__ import annotations
