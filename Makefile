@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 
 venv: $(STAMP)
 
-$(STAMP): setup.py pyproject.toml requirements/web-stack.txt requirements/kytos-utils.txt
+$(STAMP): setup.py pyproject.toml requirements/web-stack.txt requirements/kytos-utils.txt requirements/test-tools.txt
 	@scripts/ensure-system-deps.sh venv
 	@echo "==> creating virtualenv $(VENV) and installing the bundle (first run only)"
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,8 @@ $(STAMP): setup.py pyproject.toml requirements/web-stack.txt requirements/kytos-
 	@echo "==> installing kytos-utils 2021.1, Kytos' own CLI (requirements/kytos-utils.txt)"
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-warn-conflicts -r requirements/kytos-utils.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps kytos-utils==2021.1
+	@echo "==> installing the test tools that need the newer stack (requirements/test-tools.txt)"
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-warn-conflicts -r requirements/test-tools.txt
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -54,6 +54,10 @@ The fixes (numbered as in DESIGN.md section 2):
     docs/benchmarks.md).  :func:`fix_notify_listeners_matching` remembers which
     patterns match each event name until the set of patterns changes; the
     listeners called, and their order, are the same.
+13. Kytos' JSON error handler answers every ``HTTPException`` with a body and
+    a status only, dropping the exception's headers: every 405 lacked the
+    ``Allow`` header HTTP requires (RFC 9110, 15.5.6; schemathesis' finding
+    on every NApp).  :func:`fix_http_error_headers` keeps them.
 
 kytos-utils 2021.1 (the ``kytos`` command), applied by ``xmpp-ofc-kytos``
 (:mod:`xmpp_ofc.kytos_cli`) with :func:`apply_kytos_utils`, not by :func:`apply`:
@@ -567,6 +571,40 @@ def fix_notify_listeners_matching() -> None:
     Controller.notify_listeners = notify_listeners
 
 
+# --- fix 13: HTTP errors keep their headers (Allow on 405) -----------------
+
+
+def json_http_error(exception):
+    """Kytos' JSON error body, with the headers the exception carries (``Allow``, ...)."""
+    from flask import jsonify
+
+    response = jsonify(
+        {"code": exception.code, "name": exception.name, "description": exception.description}
+    )
+    response.status_code = exception.code or 500
+    for name, value in exception.get_headers():
+        if name.lower() != "content-type":  # the body is JSON, not Werkzeug's HTML
+            response.headers.add(name, value)
+    return response
+
+
+def fix_http_error_headers() -> None:
+    """Replace Kytos' ``HTTPException`` handler by :func:`json_http_error` in every APIServer."""
+    from kytos.core.api_server import APIServer
+    from werkzeug.exceptions import HTTPException
+
+    original = APIServer.__init__
+    if getattr(original, _APPLIED_FLAG, False):
+        return
+
+    def __init__(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self.app.register_error_handler(HTTPException, json_http_error)
+
+    setattr(__init__, _APPLIED_FLAG, True)
+    APIServer.__init__ = __init__
+
+
 def apply() -> None:
     """Apply every fix that can be applied before a Controller exists."""
     ensure_virtual_env()
@@ -580,6 +618,7 @@ def apply() -> None:
     fix_api_server_run()
     fix_late_napp_routes()
     fix_remove_napp_endpoints()
+    fix_http_error_headers()
     fix_notify_listeners_matching()
 
 

@@ -71,6 +71,9 @@ def packet_in(dpid: str, message: Any) -> DecodedPacketIn | None:
     if record.in_port is None:
         log.warning("dpid %s: PACKET_IN without an in_port match field ignored", dpid)
         return None
+    if not isinstance(record.in_port, int):  # "4096/1": in_port has no mask in OpenFlow
+        log.warning("dpid %s: PACKET_IN with a masked in_port %r ignored", dpid, record.in_port)
+        return None
     return DecodedPacketIn.from_frame(
         dpid=dpid,
         in_port=int(record.in_port),

@@ -134,7 +134,9 @@ def test_post_without_dpid_goes_to_enabled_connected_switches_only(napp, api):
     [("delete", f"{URL}/flows/{DPID}"), ("post", f"{URL}/delete/{DPID}")],
 )
 def test_delete_spellings_send_non_strict_deletes(napp, api, method, path):
-    response = getattr(api, method)(path, json={"flows": [{"cookie": 7, "cookie_mask": 255}]})
+    response = getattr(api, method)(
+        path, json={"flows": [{"cookie": 7, "cookie_mask": OTHERS["cookie_mask"] | 255}]}
+    )
     assert response.status_code == 200
     (queued,) = sent_flow_mods(napp)
     assert queued.content["message"].command == FlowModCommand.OFPFC_DELETE
@@ -143,7 +145,91 @@ def test_delete_spellings_send_non_strict_deletes(napp, api, method, path):
 
 def test_delete_on_a_disabled_switch_is_allowed(napp, api):
     napp.controller.switches[DPID].is_enabled.return_value = False
-    assert api.delete(f"{URL}/flows/{DPID}", json={"flows": [{}]}).status_code == 200
+    assert api.delete(f"{URL}/flows/{DPID}", json={"flows": [OTHERS]}).status_code == 200
+    assert len(sent_flow_mods(napp)) == 1
+
+
+# --- REST: the guard on the controller's own flows (issue 13) ------------------------
+
+#: Flows whose cookie's high nibble is 0: never one of the bundle's (0xa...).
+OTHERS = {"cookie": 0, "cookie_mask": 0xF << 60}
+OURS = 0xA1 << 56  # the dispatcher's table-miss owner byte
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        {"table_id": 255},  # the issue's wipe: every table, cookie_mask 0
+        {},  # table 0, every cookie
+        {"table_id": 1, "match": {"in_port": 1}},  # the match does not matter
+        {"cookie": OURS, "cookie_mask": 0xFF << 56},  # exactly the dispatcher's flows
+        {"cookie": 0xA0 << 56, "cookie_mask": 0xF0 << 56},  # the whole namespace
+        {"cookie": 0, "cookie_mask": 0x0F << 56},  # low nibble 0: 0xa0.. still matches
+    ],
+)
+@pytest.mark.parametrize(("method", "path"), [("delete", "flows"), ("post", "delete")])
+def test_a_delete_that_reaches_our_flows_is_refused_without_force(napp, api, flow, method, path):
+    for url in (f"{URL}/{path}/{DPID}", f"{URL}/{path}"):
+        response = getattr(api, method)(url, json={"flows": [OTHERS, flow]})
+        assert response.status_code == 409, response.json
+        message = response.json["response"]
+        assert "flows[1] would delete the controller's own flows" in message
+        assert '"force": true' in message
+    assert sent_flow_mods(napp) == []
+    assert app_events(napp) == []
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        OTHERS,
+        {"table_id": 5},  # no flow of ours lives there
+        {"table_id": 255, "cookie": 0xB0 << 56, "cookie_mask": 0xF0 << 56},
+        {"cookie": 0xA1 << 56, "cookie_mask": 0xFF << 56, "table_id": 7},
+    ],
+)
+def test_a_delete_that_spares_our_flows_runs(napp, api, flow):
+    response = api.delete(f"{URL}/flows/{DPID}", json={"flows": [flow]})
+    assert response.status_code == 200, response.json
+    (queued,) = sent_flow_mods(napp)
+    assert queued.content["message"].command == FlowModCommand.OFPFC_DELETE
+
+
+def test_force_deletes_our_flows_and_is_logged(napp, api, caplog):
+    body = {"flows": [{"table_id": 255}], "force": True}
+    response = api.delete(f"{URL}/flows/{DPID}", json=body)
+    assert response.status_code == 200, response.json
+    (queued,) = sent_flow_mods(napp)
+    assert queued.content["message"].table_id == 255
+    assert "forced REST delete of the controller's own flows" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"flows": [{"table_id": 255}], "force": False}, 409),
+        ({"flows": [{"table_id": 255}], "force": "yes"}, 400),
+    ],
+)
+def test_force_must_be_true(napp, api, body, status):
+    assert api.delete(f"{URL}/flows/{DPID}", json=body).status_code == status
+    assert sent_flow_mods(napp) == []
+
+
+def test_force_is_not_a_key_of_an_add(napp, api):
+    response = api.post(f"{URL}/flows/{DPID}", json={"flows": [{"priority": 1}], "force": True})
+    assert response.status_code == 400
+    assert "force" in response.json["response"]
+
+
+def test_install_and_delete_events_are_not_guarded(napp):
+    napp.on_flows_event(
+        event(
+            "kytos.flow_manager.flows.delete",
+            dpid=DPID,
+            flow_dict={"flows": [{"table_id": 255, "cookie": OURS, "cookie_mask": 0xFF << 56}]},
+        )
+    )
     assert len(sent_flow_mods(napp)) == 1
 
 

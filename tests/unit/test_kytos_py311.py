@@ -508,3 +508,42 @@ def test_the_launcher_applies_the_cached_notify_listeners():
 
     kytos_py311.apply()
     assert Controller.notify_listeners is kytos_py311.notify_listeners
+
+
+# --- fix 13: HTTP errors keep their headers (Allow on 405) -------------------
+
+
+def test_405_carries_allow_and_kytos_json_body(tmp_path, hello_napp):
+    from kytos.core.api_server import APIServer
+
+    server = APIServer("xofc-test", listen="127.0.0.1", port=_free_port(), napps_dir=str(tmp_path))
+    server.start_api()
+    server.register_napp_endpoints(hello_napp)
+    client = server.app.test_client()
+
+    for method in ("POST", "DELETE", "TRACE"):
+        answer = client.open("/api/xofc_test/hello/hi", method=method)
+        assert answer.status_code == 405
+        assert set(answer.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}, method
+        assert answer.is_json, "Kytos' JSON error body must stay"
+        assert answer.get_json() == {
+            "code": 405,
+            "name": "Method Not Allowed",
+            "description": "The method is not allowed for the requested URL.",
+        }
+    assert client.get("/api/xofc_test/hello/nothing").status_code == 404
+
+
+def test_http_error_handler_keeps_headers_but_not_the_html_content_type():
+    from flask import Flask
+    from werkzeug.exceptions import MethodNotAllowed, TooManyRequests
+
+    with Flask("xofc-test").test_request_context():
+        answer = kytos_py311.json_http_error(MethodNotAllowed(valid_methods=["GET", "PATCH"]))
+        assert answer.status_code == 405
+        assert answer.headers["Allow"] == "GET, PATCH"
+        assert answer.mimetype == "application/json"
+        assert (
+            kytos_py311.json_http_error(TooManyRequests(retry_after=3)).headers["Retry-After"]
+            == "3"
+        )

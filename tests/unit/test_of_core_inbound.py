@@ -84,3 +84,19 @@ def test_the_session_assembles_decoded_records_for_its_own_poll():
     assert [r.priority for r in reply.body] == [0, 1, 2, 3, 4]
     assert [r.match for r in reply.body] == [{"in_port": n} for n in range(1, 6)]
     assert reply.parts == 3
+
+
+@pytest.mark.parametrize(
+    "message_type",
+    [Type.OFPT_PORT_STATUS, Type.OFPT_FLOW_REMOVED, Type.OFPT_ERROR, Type.OFPT_MULTIPART_REPLY],
+)
+def test_a_bare_header_of_a_type_with_a_body_is_refused(message_type):
+    frame = bytes([4, int(message_type), 0, 8, 0, 0, 0, 1])
+    with pytest.raises(inbound.EmptyBodyError):
+        parse_message(frame)
+
+
+@pytest.mark.parametrize("message_type", [Type.OFPT_ECHO_REQUEST, Type.OFPT_BARRIER_REPLY])
+def test_a_bare_header_of_a_header_only_type_is_fine(message_type):
+    message = parse_message(bytes([4, int(message_type), 0, 8, 0, 0, 0, 1]))
+    assert message.header.message_type == message_type

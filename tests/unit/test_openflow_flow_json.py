@@ -272,6 +272,14 @@ def test_canonical_flow_makes_spellings_equal():
             "add",
             "instructions[0].actions: missing",
         ),
+        # Unhashable names were a TypeError (500 over REST; schemathesis, issue 13).
+        ({"instructions": [{"instruction_type": {}}]}, "delete", "instruction_type: {}"),
+        ({"actions": [{"action_type": "push_vlan", "tag_type": []}]}, "add", "tag_type: []"),
+        (
+            {"actions": [{"action_type": "set_field", "field": {}, "value": 1}]},
+            "add",
+            "field: {} is not a match field name",
+        ),
     ],
 )
 def test_invalid_flows_are_refused_with_path_and_value(flow, command, message):

@@ -59,6 +59,20 @@ def test_packet_in_without_in_port_is_none():
     assert pyof_decode.packet_in(DPID, wire(message)) is None
 
 
+def test_packet_in_with_a_masked_in_port_is_none(caplog):
+    """A bit flip in the OXM's has-mask bit made a ValueError in the dispatcher (OF fuzz)."""
+    message = PacketIn(
+        buffer_id=0xFFFFFFFF, total_len=60, reason=0, table_id=0, cookie=0,
+        match=match_from_dict({"in_port": 4}), data=FRAME,
+    )  # fmt: skip
+    packed = message.pack()
+    in_port_oxm = bytes.fromhex("80000004")
+    assert packed.count(in_port_oxm) == 1
+    flipped = unpack_message(packed.replace(in_port_oxm, bytes.fromhex("80000104")))
+    assert pyof_decode.packet_in(DPID, flipped) is None
+    assert "masked in_port" in caplog.text
+
+
 def test_flow_removed_and_flow_stats_use_flow_manager_match_names():
     match = match_from_dict({"dl_type": 2048, "nw_src": "10.0.0.1", "nw_proto": 6, "tp_src": 9})
     removed = FlowRemoved(

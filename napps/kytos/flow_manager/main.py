@@ -19,7 +19,7 @@ from werkzeug.exceptions import NotFound
 
 from kytos.core import KytosEvent, KytosNApp, log, rest
 from kytos.core.helpers import listen_to
-from napps.kytos.flow_manager import settings
+from napps.kytos.flow_manager import delete_guard, settings
 from napps.kytos.flow_manager.consistency import ConsistencyCheck, Verdict, selectors, to_check
 from napps.kytos.flow_manager.flow_requests import (
     PreparedFlow,
@@ -117,12 +117,25 @@ class Main(KytosNApp):
         return self._rest_flow_mods("delete", dpid)
 
     def _rest_flow_mods(self, command: str, dpid: str | None):
+        force = False
         try:
             body = parse_json(read_body(request), request.mimetype)
+            if command == "delete":
+                body, force = delete_guard.parse_force(body)
             flows = prepare_flows(body, command)
+            if command == "delete" and not force:
+                refusal = delete_guard.refusal([flow.canonical for flow in flows])
+                if refusal is not None:
+                    raise RequestError(409, refusal)
             switches = self._target_switches(dpid, command)
         except RequestError as error:
             return jsonify({"response": error.message}), error.status
+        if force and delete_guard.refusal([flow.canonical for flow in flows]):
+            log.warning(
+                "flow_manager: forced REST delete of the controller's own flows on %s: %s",
+                [switch.dpid for switch in switches],
+                [flow.canonical for flow in flows],
+            )
         self._send(switches, command, flows)
         return jsonify({**SUCCESS, "switches": [switch.dpid for switch in switches]})
 

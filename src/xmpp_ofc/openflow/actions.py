@@ -107,7 +107,7 @@ def _set_vlan(action: dict[str, Any], path: str) -> ActionHeader:
 def _push_vlan(action: dict[str, Any], path: str) -> ActionHeader:
     reject_unknown_keys(path, action, ("action_type", "tag_type"))
     tag_type = action.get("tag_type", "c")
-    if tag_type not in ETHERTYPE_BY_TAG:
+    if not isinstance(tag_type, str) or tag_type not in ETHERTYPE_BY_TAG:
         raise fail(f"{path}.tag_type", tag_type, "is not 'c' (0x8100) or 's' (0x88a8)")
     return ActionPush(ActionType.OFPAT_PUSH_VLAN, ethertype=ETHERTYPE_BY_TAG[tag_type])
 
@@ -137,7 +137,7 @@ def _set_field(action: dict[str, Any], path: str) -> ActionHeader:
     """Rewrite one header field: ``{"field": <match field name>, "value": ...}``."""
     reject_unknown_keys(path, action, ("action_type", "field", "value"))
     name = action.get("field")
-    if name not in FIELDS:
+    if not isinstance(name, str) or name not in FIELDS:
         raise fail(f"{path}.field", name, "is not a match field name")
     if "value" not in action:
         raise FlowValidationError(f"{path}.value: missing")
@@ -252,7 +252,7 @@ def instructions_from_list(
         item_path = f"{path}[{index}]"
         instruction = require_mapping(item_path, raw_instruction)
         kind = instruction.get("instruction_type")
-        if kind not in _INSTRUCTION_KEYS:
+        if not isinstance(kind, str) or kind not in _INSTRUCTION_KEYS:
             raise fail(
                 f"{item_path}.instruction_type",
                 kind,
