@@ -48,6 +48,16 @@ The fixes (numbered as in DESIGN.md section 2):
 11. Werkzeug >= 2.2 builds ``Map._rules`` on the fly, so Kytos' removal of a
     disabled NApp's rules was a no-op and its routes answered 500:
     :func:`fix_remove_napp_endpoints` rebuilds the URL map without them.
+12. asyncio buffers without limit what a peer does not read, and its
+    ``close()`` waits for that buffer to drain: a switch flooding packet-ins
+    and never reading grew RSS without bound and was never closed.
+    :func:`fix_output_queue_bound` closes a connection whose output queue is
+    full (counted in ``xmpp_ofc_of_output_overflows``) and aborts a closed
+    connection that cannot flush.
+13. Nothing noticed when a core event task ended: :func:`fix_core_task_watchdog`
+    restarts it (logged, counted in ``xmpp_ofc_core_task_restarts``, visible in
+    ``xmpp_ofc_core_task_up`` and of_core's ``v1/health``) or, when it keeps
+    ending, stops the controller loudly.
 """
 
 from __future__ import annotations
@@ -366,6 +376,7 @@ _CORE_TASKS: dict[str, tuple[str, Callable]] = {
     "raw_event_handler": ("raw", _notify),
     "msg_in_event_handler": ("msg_in", _notify),
     "msg_out_event_handler": ("msg_out", send_one_message),
+    "app_event_handler": ("app", _notify),
 }
 
 
@@ -504,6 +515,204 @@ def fix_remove_napp_endpoints() -> None:
     APIServer.remove_napp_endpoints = remove_napp_endpoints
 
 
+# --- fix 12: a peer that never reads cannot grow our memory -------------------
+
+#: Bytes that may wait in a connection's asyncio write buffer (of_core sets it
+#: from its MAX_OUTPUT_QUEUE_BYTES setting through :func:`bound_output_queues`).
+_output_limit = [4 * 1024 * 1024]
+#: Seconds a closed connection may take to flush what it still has to send
+#: before its transport is aborted (a peer that never reads never drains it).
+CLOSE_FLUSH_GRACE = 1.0
+
+
+def _abort_later(transport) -> None:
+    if transport.get_write_buffer_size():
+        transport._loop.call_later(CLOSE_FLUSH_GRACE, transport.abort)
+
+
+def fix_output_queue_bound() -> None:
+    """Bound each connection's output queue; make ``close`` end even a never-reading peer.
+
+    asyncio buffers whatever the peer does not read, without limit, and its
+    ``close()`` waits for that buffer to drain, so a switch that floods
+    packet-ins and never reads our packet-outs grew the controller without
+    bound and was never really closed.  Now a send that would queue more than
+    the limit drops that message, counts it (``xmpp_ofc_of_output_overflows``),
+    logs it and closes the connection; a closed connection that still has
+    bytes to flush is aborted after :data:`CLOSE_FLUSH_GRACE` seconds.
+    """
+    from kytos.core.connection import Connection
+
+    fix_connection_send()
+    if getattr(Connection.send, "_xmpp_ofc_bounded", False):
+        return
+    send, close = Connection.send, Connection.close
+
+    def bounded_send(self, buffer: bytes) -> None:
+        from xmpp_ofc import metrics
+
+        transport = getattr(self, "transport", None)
+        if transport is not None and not transport.is_closing():
+            queued = transport.get_write_buffer_size()
+            if queued + len(buffer) > _output_limit[0]:
+                metrics.OF_OUTPUT_OVERFLOWS.inc()
+                LOG.warning(
+                    "%s does not read: %d bytes queued, limit %d; dropping a %d-byte message "
+                    "and closing the connection",
+                    _destination_dpid(self),
+                    queued,
+                    _output_limit[0],
+                    len(buffer),
+                )
+                self.close()
+                return
+        send(self, buffer)
+
+    def close_or_abort(self) -> None:
+        transport = getattr(self, "transport", None)
+        close(self)
+        if transport is not None:
+            _call_on_transport_loop(transport, _abort_later, transport)
+
+    bounded_send._xmpp_ofc_bounded = True
+    Connection.send = bounded_send
+    Connection.close = close_or_abort
+
+
+def bound_output_queues(limit_bytes: int) -> None:
+    """Apply :func:`fix_output_queue_bound` with this many bytes per connection."""
+    if limit_bytes <= 0:
+        raise ValueError(f"the output queue limit must be positive, got {limit_bytes}")
+    _output_limit[0] = int(limit_bytes)
+    fix_output_queue_bound()
+
+
+# --- fix 13: a watchdog over the core event tasks -------------------------------
+
+#: Restarts of one task allowed within WATCHDOG_WINDOW seconds; one more stops the controller.
+WATCHDOG_MAX_RESTARTS = 5
+WATCHDOG_WINDOW = 60.0
+_task_health: dict[str, dict] = {}
+_task_restarts: dict[str, list[float]] = {}
+
+
+def _stop_loudly(controller, reason: str) -> None:
+    """Stop the controller as SIGTERM does (kytosd's handler), after a critical log line."""
+    import signal
+
+    controller.log.critical("xmpp_ofc watchdog: %s; stopping the controller", reason)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+#: What the watchdog calls when a task keeps ending (tests replace it).
+stop_controller_loudly: Callable = _stop_loudly
+
+
+def core_task_health() -> dict:
+    """``{"healthy": bool, "tasks": {task: {"running", "restarts", "last_error"}}}``.
+
+    Healthy means every watched task runs (none watched yet: not healthy).
+    """
+    tasks = {name: dict(state) for name, state in _task_health.items()}
+    healthy = bool(tasks) and all(state["running"] for state in tasks.values())
+    return {"healthy": healthy, "tasks": tasks}
+
+
+def _set_running(task: str, running: bool, error: str | None = None) -> None:
+    from xmpp_ofc import metrics
+
+    state = _task_health.setdefault(task, {"running": False, "restarts": 0, "last_error": None})
+    state["running"] = running
+    if error is not None:
+        state["last_error"] = error
+    metrics.CORE_TASK_UP.labels(task=task).set(1 if running else 0)
+
+
+def _watch(controller, name: str, task) -> None:
+    import functools
+
+    _set_running(name, True)
+    task.add_done_callback(functools.partial(_core_task_done, controller, name))
+
+
+def _core_task_done(controller, name: str, task) -> None:
+    """A watched task ended: fine while stopping; otherwise restart it, or stop loudly."""
+    import time
+
+    from xmpp_ofc import metrics
+
+    if getattr(controller, "_xmpp_ofc_stopping", False):
+        _set_running(name, False)
+        return
+    if task.cancelled():
+        error = "cancelled"
+    else:
+        exception = task.exception()
+        error = repr(exception) if exception is not None else "returned"
+    _set_running(name, False, error)
+    now = time.monotonic()
+    recent = [t for t in _task_restarts.get(name, []) if now - t < WATCHDOG_WINDOW]
+    if len(recent) >= WATCHDOG_MAX_RESTARTS:
+        stop_controller_loudly(
+            controller,
+            f"Kytos core task {name} ended ({error}) {len(recent) + 1} times "
+            f"within {WATCHDOG_WINDOW:g} s",
+        )
+        return
+    _task_restarts[name] = [*recent, now]
+    controller.log.critical(
+        "Kytos core task %s ended unexpectedly (%s); restarting it", name, error
+    )
+    metrics.CORE_TASK_RESTARTS.labels(task=name).inc()
+    _task_health[name]["restarts"] += 1
+    replacement = task.get_loop().create_task(getattr(controller, name)())
+    tasks = getattr(controller, "_tasks", None)
+    if isinstance(tasks, list):
+        tasks[:] = [replacement if t is task else t for t in tasks]
+    _watch(controller, name, replacement)
+
+
+def watch_core_tasks(controller) -> None:
+    """Watch the raw/msg_in/msg_out/app tasks ``start_controller`` created."""
+    for task in list(getattr(controller, "_tasks", [])):
+        name = getattr(task.get_coro(), "__name__", "")
+        if name in _CORE_TASKS:
+            _watch(controller, name, task)
+
+
+def fix_core_task_watchdog() -> None:
+    """Restart a core event task that ends while the controller runs (or stop loudly).
+
+    Fix 8 keeps the loops alive across any ``Exception``; what can still end
+    one is a cancellation or a ``BaseException`` out of a listener that runs on
+    the loop.  Before, the controller then went on answering REST as if all
+    were well while no switch was served.  Now the end is logged (critical),
+    counted (``xmpp_ofc_core_task_restarts``), shown by ``xmpp_ofc_core_task_up``
+    and ``GET /api/kytos/of_core/v1/health``, and the task is restarted; a task
+    that ends more than :data:`WATCHDOG_MAX_RESTARTS` times within
+    :data:`WATCHDOG_WINDOW` seconds stops the controller (SIGTERM to itself).
+    """
+    from kytos.core.controller import Controller
+
+    if getattr(Controller.start_controller, _APPLIED_FLAG, False):
+        return
+    start, stop = Controller.start_controller, Controller.stop_controller
+
+    def start_controller(self, *args, **kwargs):
+        self._xmpp_ofc_stopping = False
+        result = start(self, *args, **kwargs)
+        watch_core_tasks(self)
+        return result
+
+    def stop_controller(self, *args, **kwargs):
+        self._xmpp_ofc_stopping = True
+        return stop(self, *args, **kwargs)
+
+    setattr(start_controller, _APPLIED_FLAG, True)
+    Controller.start_controller = start_controller
+    Controller.stop_controller = stop_controller
+
+
 def apply() -> None:
     """Apply every fix that can be applied before a Controller exists."""
     ensure_virtual_env()
@@ -517,3 +726,5 @@ def apply() -> None:
     fix_api_server_run()
     fix_late_napp_routes()
     fix_remove_napp_endpoints()
+    fix_output_queue_bound()
+    fix_core_task_watchdog()

@@ -81,6 +81,26 @@ CORE_TASK_FAILURES = Counter(
     "Errors raised in Kytos core event loops (raw, msg_in, msg_out); the loop went on",
     ["task"],
 )
+CORE_TASK_UP = Gauge(
+    "xmpp_ofc_core_task_up",
+    "1 while a Kytos core event loop (raw, msg_in, msg_out, app) runs; 0 after it ended "
+    "until the watchdog restarted it (see GET /api/kytos/of_core/v1/health)",
+    ["task"],
+)
+CORE_TASK_RESTARTS = Counter(
+    "xmpp_ofc_core_task_restarts",
+    "Kytos core event loops that ended unexpectedly and were restarted by the watchdog",
+    ["task"],
+)
+DP_CLAIMS_REFUSED = Counter(
+    "xmpp_ofc_dp_claims_refused",
+    "Connections refused because they claimed the dpid of a switch that answered an echo",
+)
+OF_OUTPUT_OVERFLOWS = Counter(
+    "xmpp_ofc_of_output_overflows",
+    "Connections closed because their output queue was full (the peer does not read); "
+    "the message that did not fit was dropped",
+)
 PACKET_IN_SECS = Histogram(
     "xmpp_ofc_packet_in_secs",
     "Seconds a NApp spent on one packet-in (dispatcher: route and decode; module: decide and send)",
