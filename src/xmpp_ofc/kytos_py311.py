@@ -58,6 +58,11 @@ The fixes (numbered as in DESIGN.md section 2):
     restarts it (logged, counted in ``xmpp_ofc_core_task_restarts``, visible in
     ``xmpp_ofc_core_task_up`` and of_core's ``v1/health``) or, when it keeps
     ending, stops the controller loudly.
+14. asyncio delivers signals through its self-pipe, which a packet-in flood
+    fills: SIGTERM was lost and the controller ran on (> 30 s, until SIGKILL).
+    :func:`fix_signal_delivery` (on the loop the launcher makes with
+    :func:`new_event_loop_for_kytosd`) delivers it anyway and exits by force
+    if the clean stop takes more than :data:`STOP_DEADLINE` seconds.
 """
 
 from __future__ import annotations
@@ -711,6 +716,84 @@ def fix_core_task_watchdog() -> None:
     setattr(start_controller, _APPLIED_FLAG, True)
     Controller.start_controller = start_controller
     Controller.stop_controller = stop_controller
+
+
+# --- fix 14: SIGTERM always stops kytosd, within a deadline ---------------------
+
+#: Seconds from SIGTERM/SIGINT to a forced exit if the clean stop has not ended.
+STOP_DEADLINE = 4.5
+
+
+def _exit_after_deadline(signum: int) -> None:
+    """Thread body: if the process is still here after STOP_DEADLINE, dump stacks and exit."""
+    import faulthandler
+    import time
+
+    time.sleep(STOP_DEADLINE)
+    LOG.critical(
+        "signal %d: the clean stop took more than %g s; exiting now", signum, STOP_DEADLINE
+    )
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(128 + signum)
+
+
+def _arm_stop_deadline(signum: int, armed: list) -> None:
+    if not armed:
+        armed.append(signum)
+        threading.Thread(
+            target=_exit_after_deadline, args=(signum,), name="stop-deadline", daemon=True
+        ).start()
+
+
+def fix_signal_delivery(loop) -> None:
+    """Make kytosd's SIGTERM/SIGINT handler run even on a flooded loop, and end in time.
+
+    asyncio delivers signals through its self-pipe, the same pipe every
+    ``call_soon_threadsafe`` writes to.  Under a packet-in flood (janus puts
+    from NApp threads) the pipe is full, the signal's byte is dropped
+    ("Exception ignored when trying to write to the signal wakeup fd") and
+    SIGTERM does nothing.  Here the Python-level handler also schedules
+    kytosd's callback directly (once, whichever path comes first), and a
+    SIGTERM/SIGINT arms a deadline: if the clean stop has not ended after
+    :data:`STOP_DEADLINE` seconds, the stacks are dumped and the process exits.
+    """
+    import signal
+
+    if getattr(loop, _APPLIED_FLAG, False):
+        return
+    original = loop.add_signal_handler
+    armed: list = []
+
+    def add_signal_handler(sig, callback, *args):
+        if sig not in (signal.SIGTERM, signal.SIGINT):
+            return original(sig, callback, *args)
+        fired: list = []
+
+        def once() -> None:
+            _arm_stop_deadline(sig, armed)
+            if not fired:
+                fired.append(sig)
+                callback(*args)
+
+        original(sig, once)
+
+        def on_signal(signum, frame) -> None:  # noqa: ARG001 - signal API
+            _arm_stop_deadline(signum, armed)
+            loop.call_soon_threadsafe(once)
+
+        signal.signal(sig, on_signal)
+        return None
+
+    loop.add_signal_handler = add_signal_handler
+    setattr(loop, _APPLIED_FLAG, True)
+
+
+def new_event_loop_for_kytosd():
+    """A new current event loop with :func:`fix_signal_delivery` applied (kytosd uses it)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    fix_signal_delivery(loop)
+    return loop
 
 
 def apply() -> None:
