@@ -35,7 +35,7 @@ The fixes (numbered as in DESIGN.md section 2):
    task and nothing is ever sent to any switch again, while REST answers as if
    all were well.  :func:`fix_core_event_tasks` drops such a message (logged
    with its switch and type, counted in ``xmpp_ofc_of_messages_not_packed``)
-   and keeps the raw/msg_in/msg_out loops alive across a listener's error
+   and keeps the raw/msg_in/msg_out/app loops alive across a listener's error
    (counted in ``xmpp_ofc_core_task_failures``).
 9. The web stack is newer than Kytos' pins (Flask 3, Werkzeug 3, Flask-SocketIO
    5; docs/web-stack.md).  Flask-SocketIO 5 refuses to start Werkzeug's server
@@ -372,7 +372,7 @@ def send_one_message(controller, triggered_event) -> None:
 
 
 def _notify(controller, event) -> None:
-    """What Kytos' raw and msg_in tasks do with each event."""
+    """What Kytos' raw, msg_in and app tasks do with each event."""
     controller.notify_listeners(event)
 
 

@@ -78,7 +78,7 @@ MESSAGES_NOT_PACKED = Counter(
 )
 CORE_TASK_FAILURES = Counter(
     "xmpp_ofc_core_task_failures",
-    "Errors raised in Kytos core event loops (raw, msg_in, msg_out); the loop went on",
+    "Errors raised in Kytos core event loops (raw, msg_in, msg_out, app); the loop went on",
     ["task"],
 )
 CORE_TASK_UP = Gauge(
