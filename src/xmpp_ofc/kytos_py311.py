@@ -63,6 +63,9 @@ The fixes (numbered as in DESIGN.md section 2):
     :func:`fix_signal_delivery` (on the loop the launcher makes with
     :func:`new_event_loop_for_kytosd`) delivers it anyway and exits by force
     if the clean stop takes more than :data:`STOP_DEADLINE` seconds.
+15. Kytos queues every chunk a peer sends, unbounded: :func:`fix_input_backlog_bound`
+    pauses reading from a connection with more than its budget unhandled
+    (counted in ``xmpp_ofc_of_input_pauses``), so TCP pushes back on a flooder.
 """
 
 from __future__ import annotations
@@ -376,9 +379,19 @@ def _notify(controller, event) -> None:
     controller.notify_listeners(event)
 
 
+def _notify_raw(controller, event) -> None:
+    """The raw task's work, then the input budget of fix 15 gets the bytes back."""
+    try:
+        controller.notify_listeners(event)
+    finally:
+        data = event.content.get("new_data") if event.name.endswith(".raw.in") else None
+        if data:
+            input_consumed(event.content.get("source"), len(data))
+
+
 #: Core task -> (the buffer it drains, ``Controller.buffers.<name>``; what it does per event).
 _CORE_TASKS: dict[str, tuple[str, Callable]] = {
-    "raw_event_handler": ("raw", _notify),
+    "raw_event_handler": ("raw", _notify_raw),
     "msg_in_event_handler": ("msg_in", _notify),
     "msg_out_event_handler": ("msg_out", send_one_message),
     "app_event_handler": ("app", _notify),
@@ -796,6 +809,70 @@ def new_event_loop_for_kytosd():
     return loop
 
 
+# --- fix 15: a per-connection input budget ------------------------------------------
+
+#: Bytes a connection may have received and not yet had handled (queued on the
+#: raw buffer); past it reading pauses (of_core sets it: MAX_INPUT_BACKLOG_BYTES).
+_input_limit = [1024 * 1024]
+
+
+def input_consumed(connection, size: int) -> None:
+    """``size`` bytes of ``connection`` were handled: resume reading below half the budget."""
+    if connection is None:
+        return
+    backlog = max(0, getattr(connection, "_xmpp_ofc_backlog", 0) - size)
+    connection._xmpp_ofc_backlog = backlog
+    transport = getattr(connection, "_xmpp_ofc_paused", None)
+    if transport is not None and backlog <= _input_limit[0] // 2:
+        connection._xmpp_ofc_paused = None
+        if not transport.is_closing():
+            transport.resume_reading()
+
+
+def fix_input_backlog_bound() -> None:
+    """Stop reading from a connection whose input waits unhandled past the budget.
+
+    Kytos turns every chunk a peer sends into a raw.in event (and a task that
+    puts it on an unbounded queue) at once, so a peer sending faster than the
+    controller handles grew memory without bound and delayed every other
+    switch's input behind its own.  Now a connection with more than the budget
+    queued is paused (TCP pushes back on the peer; counted in
+    ``xmpp_ofc_of_input_pauses``) and resumed once the raw task has handled
+    half of it.
+    """
+    from kytos.core.atcp_server import KytosServerProtocol
+
+    original = KytosServerProtocol.data_received
+    if getattr(original, _APPLIED_FLAG, False):
+        return
+
+    def data_received(self, data: bytes) -> None:
+        connection = self.connection
+        backlog = getattr(connection, "_xmpp_ofc_backlog", 0) + len(data)
+        connection._xmpp_ofc_backlog = backlog
+        original(self, data)
+        if backlog > _input_limit[0] and getattr(connection, "_xmpp_ofc_paused", None) is None:
+            from xmpp_ofc import metrics
+
+            metrics.OF_INPUT_PAUSES.inc()
+            connection._xmpp_ofc_paused = self.transport
+            self.transport.pause_reading()
+            LOG.debug(
+                "%s: %d bytes unhandled; reading paused", _destination_dpid(connection), backlog
+            )
+
+    setattr(data_received, _APPLIED_FLAG, True)
+    KytosServerProtocol.data_received = data_received
+
+
+def bound_input_backlog(limit_bytes: int) -> None:
+    """Apply :func:`fix_input_backlog_bound` with this many bytes per connection."""
+    if limit_bytes <= 0:
+        raise ValueError(f"the input backlog limit must be positive, got {limit_bytes}")
+    _input_limit[0] = int(limit_bytes)
+    fix_input_backlog_bound()
+
+
 def apply() -> None:
     """Apply every fix that can be applied before a Controller exists."""
     ensure_virtual_env()
@@ -811,3 +888,4 @@ def apply() -> None:
     fix_remove_napp_endpoints()
     fix_output_queue_bound()
     fix_core_task_watchdog()
+    fix_input_backlog_bound()

@@ -101,6 +101,11 @@ OF_OUTPUT_OVERFLOWS = Counter(
     "Connections closed because their output queue was full (the peer does not read); "
     "the message that did not fit was dropped",
 )
+OF_INPUT_PAUSES = Counter(
+    "xmpp_ofc_of_input_pauses",
+    "Times reading from a connection was paused because more than its input budget "
+    "waited unhandled (TCP pushes back on the peer until the controller catches up)",
+)
 PACKET_IN_SECS = Histogram(
     "xmpp_ofc_packet_in_secs",
     "Seconds a NApp spent on one packet-in (dispatcher: route and decode; module: decide and send)",

@@ -605,3 +605,50 @@ def test_launcher_runs_kytosd_on_a_loop_with_reliable_signals(monkeypatch, tmp_p
     finally:
         loops[0].close()
         asyncio.set_event_loop(None)
+
+
+# --- fix 15: the input budget ---------------------------------------------------------
+
+
+def test_reading_pauses_past_the_input_budget_and_resumes_once_handled(monkeypatch):
+    from kytos.core.atcp_server import KytosServer, KytosServerProtocol
+
+    from xmpp_ofc import metrics
+
+    monkeypatch.setattr(kytos_py311, "_input_limit", [256 * 1024])
+    pauses = metrics.OF_INPUT_PAUSES._value.get()
+
+    async def scenario() -> tuple[int, bool, int]:
+        loop = asyncio.get_running_loop()
+        controller = _RecordingController(loop)
+        controller.notify_listeners = lambda event: None
+        server = KytosServer(("127.0.0.1", 0), KytosServerProtocol, controller, "openflow", loop)
+        listener = await loop.create_server(KytosServerProtocol, "127.0.0.1", 0)
+        server._server = listener
+        port = listener.sockets[0].getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        client.setblocking(False)
+        await asyncio.wait_for(controller.buffers.raw.aget(), 5)  # connection.new
+        offered = 0
+        for _ in range(200):  # the controller handles nothing meanwhile
+            with contextlib.suppress(BlockingIOError):
+                offered += client.send(b"\x04" * 65536)
+            await asyncio.sleep(0.005)
+        queued = []
+        while not controller.buffers.raw.empty():
+            queued.append(controller.buffers.raw.get())
+        unhandled = sum(len(e.content["new_data"]) for e in queued)
+        connection = queued[0].source
+        paused = not connection.transport.is_reading()
+        for event in queued:  # the raw task handles them now
+            kytos_py311._notify_raw(controller, event)
+        resumed = connection.transport.is_reading()
+        client.close()
+        listener.close()
+        return unhandled, paused and resumed, offered
+
+    unhandled, paused_then_resumed, offered = asyncio.run(scenario())
+    assert offered > 1024 * 1024  # more than the budget was sent ...
+    assert unhandled <= 256 * 1024 + 256 * 1024  # ... but only the budget (plus a chunk) waits
+    assert paused_then_resumed
+    assert metrics.OF_INPUT_PAUSES._value.get() >= pauses + 1

@@ -91,6 +91,7 @@ class Main(KytosNApp):
             settings.IDENTITY_ECHO_TIMEOUT, settings.MAX_PENDING_BEFORE_FEATURES
         )
         kytos_py311.bound_output_queues(settings.MAX_OUTPUT_QUEUE_BYTES)
+        kytos_py311.bound_input_backlog(settings.MAX_INPUT_BACKLOG_BYTES)
         self.execute_as_loop(settings.TICK_INTERVAL)
 
     def execute(self) -> None:

@@ -73,3 +73,8 @@ MAX_MULTIPART_ENTRIES: int = env_setting(ENV_PREFIX, "MAX_MULTIPART_ENTRIES", 1_
 #: Messages that arrive between the hello and the features reply (before the
 #: switch exists) are held and replayed after the handshake, up to this many.
 MAX_PENDING_BEFORE_FEATURES: int = env_setting(ENV_PREFIX, "MAX_PENDING_BEFORE_FEATURES", 256)
+
+#: Bytes a connection may have sent that the controller has not handled yet
+#: (queued for of_core); past it reading from that connection pauses until half
+#: is handled, so a flooding peer is slowed by TCP instead of growing memory.
+MAX_INPUT_BACKLOG_BYTES: int = env_setting(ENV_PREFIX, "MAX_INPUT_BACKLOG_BYTES", 1024 * 1024)
