@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import itertools
 import re
-import socket
 import threading
 import time
 
 import pytest
 from pyof.v0x04.common.header import Type
-from pyof.v0x04.controller2switch.features_reply import FeaturesReply
 from pyof.v0x04.symmetric.echo_request import EchoRequest
 
 from tests.kytos_helpers import pyof_packet_in, running_controller
@@ -25,7 +23,8 @@ from xmpp_ofc import cookies, pipeline
 from xmpp_ofc.cookies import Kind, Owner
 from xmpp_ofc.openflow.dpid import dpid_to_str
 from xmpp_ofc.testing import frames
-from xmpp_ofc.testing.fake_switch import FakeSwitch, hello_bytes
+from xmpp_ofc.testing.fake_switch import FakeSwitch
+from xmpp_ofc.testing.flooder import NeverReadingFlooder
 
 L2_MISS = cookies.encode(Owner.L2_SWITCH, Kind.TABLE_MISS)
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -216,64 +215,9 @@ def test_peer_that_answers_no_echo_is_closed_even_when_busy(controller):
 # --- item 3: a peer that floods and never reads ------------------------------------------------
 
 
-class NeverReadingFlooder:
-    """Handshakes by hand, then only sends packet-ins (1 KiB broadcasts) and never reads."""
-
-    def __init__(self, port: int, dpid: int) -> None:
-        self.dpid = dpid
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.connect(("127.0.0.1", port))
-        self.sock.settimeout(5)
-        self.sock.sendall(hello_bytes(bitmap=[4]))
-        self._await_features_request()
-        features = FeaturesReply(
-            xid=self._features_xid,
-            datapath_id=dpid_to_str(dpid),
-            n_buffers=0,
-            n_tables=254,
-            auxiliary_id=0,
-            capabilities=0,
-            reserved=0,
-        )
-        self.sock.sendall(features.pack())
-        self.stop = threading.Event()
-        self.sent = 0
-        self.thread = threading.Thread(target=self._flood, daemon=True)
-
-    def _await_features_request(self) -> None:
-        buffer = b""
-        while True:
-            buffer += self.sock.recv(4096)
-            while len(buffer) >= 8:
-                length = int.from_bytes(buffer[2:4], "big")
-                if len(buffer) < length:
-                    break
-                message, buffer = buffer[:length], buffer[length:]
-                if message[1] == Type.OFPT_FEATURES_REQUEST:
-                    self._features_xid = int.from_bytes(message[4:8], "big")
-                    return
-
-    def _flood(self) -> None:
-        frame = broadcast_packet_in("02:00:00:00:13:99", 1, size=1024).pack() * 16
-        self.sock.settimeout(0.5)
-        while not self.stop.is_set():
-            try:
-                self.sock.sendall(frame)
-                self.sent += 16
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    def start(self) -> NeverReadingFlooder:
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
+def flood_packet_in() -> bytes:
+    """A 1 KiB broadcast packet-in: l2_switch answers each with a flood packet-out."""
+    return broadcast_packet_in("02:00:00:00:13:99", 1, size=1024).pack()
 
 
 FLOOD_ENV = {
@@ -287,7 +231,7 @@ FLOOD_ENV = {
 
 def test_never_reading_flooder_is_closed_when_its_output_queue_is_full(controller_factory):
     process = controller_factory(env=FLOOD_ENV)
-    flooder = NeverReadingFlooder(process.of_port, next(_dpids)).start()
+    flooder = NeverReadingFlooder(process.of_port, next(_dpids), flood_packet_in()).start()
     try:
         assert process.wait_for_log("does not read", timeout=30), "the output queue grew unbounded"
         assert process.wait_for_log(f"Switch {dpid_to_str(flooder.dpid)} disconnected", 10)
@@ -303,7 +247,7 @@ def test_sigterm_ends_the_controller_within_5_s_while_a_peer_floods_and_never_re
 ):
     env = {**FLOOD_ENV, "KYTOS_OF_CORE_MAX_OUTPUT_QUEUE_BYTES": str(64 * 1024 * 1024)}
     process = controller_factory(env=env)
-    flooder = NeverReadingFlooder(process.of_port, next(_dpids)).start()
+    flooder = NeverReadingFlooder(process.of_port, next(_dpids), flood_packet_in()).start()
     try:
         assert wait_until(lambda: flooder.sent > 2000, timeout=20), "the flood did not start"
         time.sleep(2)  # a backlog builds up
