@@ -35,7 +35,7 @@ The fixes (numbered as in DESIGN.md section 2):
    task and nothing is ever sent to any switch again, while REST answers as if
    all were well.  :func:`fix_core_event_tasks` drops such a message (logged
    with its switch and type, counted in ``xmpp_ofc_of_messages_not_packed``)
-   and keeps the raw/msg_in/msg_out loops alive across a listener's error
+   and keeps the raw/msg_in/msg_out/app loops alive across a listener's error
    (counted in ``xmpp_ofc_core_task_failures``).
 9. The web stack is newer than Kytos' pins (Flask 3, Werkzeug 3, Flask-SocketIO
    5; docs/web-stack.md).  Flask-SocketIO 5 refuses to start Werkzeug's server
@@ -58,6 +58,24 @@ The fixes (numbered as in DESIGN.md section 2):
     a status only, dropping the exception's headers: every 405 lacked the
     ``Allow`` header HTTP requires (RFC 9110, 15.5.6; schemathesis' finding
     on every NApp).  :func:`fix_http_error_headers` keeps them.
+14. asyncio buffers without limit what a peer does not read, and its
+    ``close()`` waits for that buffer to drain: a switch flooding packet-ins
+    and never reading grew RSS without bound and was never closed.
+    :func:`fix_output_queue_bound` closes a connection whose output queue is
+    full (counted in ``xmpp_ofc_of_output_overflows``) and aborts a closed
+    connection that cannot flush.
+15. Nothing noticed when a core event task ended: :func:`fix_core_task_watchdog`
+    restarts it (logged, counted in ``xmpp_ofc_core_task_restarts``, visible in
+    ``xmpp_ofc_core_task_up`` and of_core's ``v1/health``) or, when it keeps
+    ending, stops the controller loudly.
+16. asyncio delivers signals through its self-pipe, which a packet-in flood
+    fills: SIGTERM was lost and the controller ran on (> 30 s, until SIGKILL).
+    :func:`fix_signal_delivery` (on the loop the launcher makes with
+    :func:`new_event_loop_for_kytosd`) delivers it anyway and exits by force
+    if the clean stop takes more than :data:`STOP_DEADLINE` seconds.
+17. Kytos queues every chunk a peer sends, unbounded: :func:`fix_input_backlog_bound`
+    pauses reading from a connection with more than its budget unhandled
+    (counted in ``xmpp_ofc_of_input_pauses``), so TCP pushes back on a flooder.
 
 kytos-utils 2021.1 (the ``kytos`` command), applied by ``xmpp-ofc-kytos``
 (:mod:`xmpp_ofc.kytos_cli`) with :func:`apply_kytos_utils`, not by :func:`apply`:
@@ -372,15 +390,26 @@ def send_one_message(controller, triggered_event) -> None:
 
 
 def _notify(controller, event) -> None:
-    """What Kytos' raw and msg_in tasks do with each event."""
+    """What Kytos' raw, msg_in and app tasks do with each event."""
     controller.notify_listeners(event)
+
+
+def _notify_raw(controller, event) -> None:
+    """The raw task's work, then the input budget of fix 17 gets the bytes back."""
+    try:
+        controller.notify_listeners(event)
+    finally:
+        data = event.content.get("new_data") if event.name.endswith(".raw.in") else None
+        if data:
+            input_consumed(event.content.get("source"), len(data))
 
 
 #: Core task -> (the buffer it drains, ``Controller.buffers.<name>``; what it does per event).
 _CORE_TASKS: dict[str, tuple[str, Callable]] = {
-    "raw_event_handler": ("raw", _notify),
+    "raw_event_handler": ("raw", _notify_raw),
     "msg_in_event_handler": ("msg_in", _notify),
     "msg_out_event_handler": ("msg_out", send_one_message),
+    "app_event_handler": ("app", _notify),
 }
 
 
@@ -605,6 +634,346 @@ def fix_http_error_headers() -> None:
     APIServer.__init__ = __init__
 
 
+# --- fix 14: a peer that never reads cannot grow our memory -------------------
+
+#: Bytes that may wait in a connection's asyncio write buffer (of_core sets it
+#: from its MAX_OUTPUT_QUEUE_BYTES setting through :func:`bound_output_queues`).
+_output_limit = [4 * 1024 * 1024]
+#: Seconds a closed connection may take to flush what it still has to send
+#: before its transport is aborted (a peer that never reads never drains it).
+CLOSE_FLUSH_GRACE = 1.0
+
+
+def _abort_later(transport) -> None:
+    if transport.get_write_buffer_size():
+        transport._loop.call_later(CLOSE_FLUSH_GRACE, transport.abort)
+
+
+def fix_output_queue_bound() -> None:
+    """Bound each connection's output queue; make ``close`` end even a never-reading peer.
+
+    asyncio buffers whatever the peer does not read, without limit, and its
+    ``close()`` waits for that buffer to drain, so a switch that floods
+    packet-ins and never reads our packet-outs grew the controller without
+    bound and was never really closed.  Now a send that would queue more than
+    the limit drops that message, counts it (``xmpp_ofc_of_output_overflows``),
+    logs it and closes the connection; a closed connection that still has
+    bytes to flush is aborted after :data:`CLOSE_FLUSH_GRACE` seconds.
+    """
+    from kytos.core.connection import Connection
+
+    fix_connection_send()
+    if getattr(Connection.send, "_xmpp_ofc_bounded", False):
+        return
+    send, close = Connection.send, Connection.close
+
+    def bounded_send(self, buffer: bytes) -> None:
+        from xmpp_ofc import metrics
+
+        transport = getattr(self, "transport", None)
+        if transport is not None and not transport.is_closing():
+            queued = transport.get_write_buffer_size()
+            if queued + len(buffer) > _output_limit[0]:
+                metrics.OF_OUTPUT_OVERFLOWS.inc()
+                LOG.warning(
+                    "%s does not read: %d bytes queued, limit %d; dropping a %d-byte message "
+                    "and closing the connection",
+                    _destination_dpid(self),
+                    queued,
+                    _output_limit[0],
+                    len(buffer),
+                )
+                self.close()
+                return
+        send(self, buffer)
+
+    def close_or_abort(self) -> None:
+        transport = getattr(self, "transport", None)
+        close(self)
+        if transport is not None:
+            _call_on_transport_loop(transport, _abort_later, transport)
+
+    bounded_send._xmpp_ofc_bounded = True
+    Connection.send = bounded_send
+    Connection.close = close_or_abort
+
+
+def bound_output_queues(limit_bytes: int) -> None:
+    """Apply :func:`fix_output_queue_bound` with this many bytes per connection."""
+    if limit_bytes <= 0:
+        raise ValueError(f"the output queue limit must be positive, got {limit_bytes}")
+    _output_limit[0] = int(limit_bytes)
+    fix_output_queue_bound()
+
+
+# --- fix 15: a watchdog over the core event tasks -------------------------------
+
+#: Restarts of one task allowed within WATCHDOG_WINDOW seconds; one more stops the controller.
+WATCHDOG_MAX_RESTARTS = 5
+WATCHDOG_WINDOW = 60.0
+_task_health: dict[str, dict] = {}
+_task_restarts: dict[str, list[float]] = {}
+
+
+def _stop_loudly(controller, reason: str) -> None:
+    """Stop the controller as SIGTERM does (kytosd's handler), after a critical log line."""
+    import signal
+
+    controller.log.critical("xmpp_ofc watchdog: %s; stopping the controller", reason)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+#: What the watchdog calls when a task keeps ending (tests replace it).
+stop_controller_loudly: Callable = _stop_loudly
+
+
+def core_task_health() -> dict:
+    """``{"healthy": bool, "tasks": {task: {"running", "restarts", "last_error"}}}``.
+
+    Healthy means every watched task runs (none watched yet: not healthy).
+    """
+    tasks = {name: dict(state) for name, state in _task_health.items()}
+    healthy = bool(tasks) and all(state["running"] for state in tasks.values())
+    return {"healthy": healthy, "tasks": tasks}
+
+
+def _set_running(task: str, running: bool, error: str | None = None) -> None:
+    from xmpp_ofc import metrics
+
+    state = _task_health.setdefault(task, {"running": False, "restarts": 0, "last_error": None})
+    state["running"] = running
+    if error is not None:
+        state["last_error"] = error
+    metrics.CORE_TASK_UP.labels(task=task).set(1 if running else 0)
+
+
+def _watch(controller, name: str, task) -> None:
+    import functools
+
+    _set_running(name, True)
+    task.add_done_callback(functools.partial(_core_task_done, controller, name))
+
+
+def _core_task_done(controller, name: str, task) -> None:
+    """A watched task ended: fine while stopping; otherwise restart it, or stop loudly."""
+    import time
+
+    from xmpp_ofc import metrics
+
+    if getattr(controller, "_xmpp_ofc_stopping", False):
+        _set_running(name, False)
+        return
+    if task.cancelled():
+        error = "cancelled"
+    else:
+        exception = task.exception()
+        error = repr(exception) if exception is not None else "returned"
+    _set_running(name, False, error)
+    now = time.monotonic()
+    recent = [t for t in _task_restarts.get(name, []) if now - t < WATCHDOG_WINDOW]
+    if len(recent) >= WATCHDOG_MAX_RESTARTS:
+        stop_controller_loudly(
+            controller,
+            f"Kytos core task {name} ended ({error}) {len(recent) + 1} times "
+            f"within {WATCHDOG_WINDOW:g} s",
+        )
+        return
+    _task_restarts[name] = [*recent, now]
+    controller.log.critical(
+        "Kytos core task %s ended unexpectedly (%s); restarting it", name, error
+    )
+    metrics.CORE_TASK_RESTARTS.labels(task=name).inc()
+    _task_health[name]["restarts"] += 1
+    replacement = task.get_loop().create_task(getattr(controller, name)())
+    tasks = getattr(controller, "_tasks", None)
+    if isinstance(tasks, list):
+        tasks[:] = [replacement if t is task else t for t in tasks]
+    _watch(controller, name, replacement)
+
+
+def watch_core_tasks(controller) -> None:
+    """Watch the raw/msg_in/msg_out/app tasks ``start_controller`` created."""
+    for task in list(getattr(controller, "_tasks", [])):
+        name = getattr(task.get_coro(), "__name__", "")
+        if name in _CORE_TASKS:
+            _watch(controller, name, task)
+
+
+def fix_core_task_watchdog() -> None:
+    """Restart a core event task that ends while the controller runs (or stop loudly).
+
+    Fix 8 keeps the loops alive across any ``Exception``; what can still end
+    one is a cancellation or a ``BaseException`` out of a listener that runs on
+    the loop.  Before, the controller then went on answering REST as if all
+    were well while no switch was served.  Now the end is logged (critical),
+    counted (``xmpp_ofc_core_task_restarts``), shown by ``xmpp_ofc_core_task_up``
+    and ``GET /api/kytos/of_core/v1/health``, and the task is restarted; a task
+    that ends more than :data:`WATCHDOG_MAX_RESTARTS` times within
+    :data:`WATCHDOG_WINDOW` seconds stops the controller (SIGTERM to itself).
+    """
+    from kytos.core.controller import Controller
+
+    if getattr(Controller.start_controller, _APPLIED_FLAG, False):
+        return
+    start, stop = Controller.start_controller, Controller.stop_controller
+
+    def start_controller(self, *args, **kwargs):
+        self._xmpp_ofc_stopping = False
+        result = start(self, *args, **kwargs)
+        watch_core_tasks(self)
+        return result
+
+    def stop_controller(self, *args, **kwargs):
+        self._xmpp_ofc_stopping = True
+        return stop(self, *args, **kwargs)
+
+    setattr(start_controller, _APPLIED_FLAG, True)
+    Controller.start_controller = start_controller
+    Controller.stop_controller = stop_controller
+
+
+# --- fix 16: SIGTERM always stops kytosd, within a deadline ---------------------
+
+#: Seconds from SIGTERM/SIGINT to a forced exit if the clean stop has not ended.
+STOP_DEADLINE = 4.5
+
+
+def _exit_after_deadline(signum: int) -> None:
+    """Thread body: if the process is still here after STOP_DEADLINE, dump stacks and exit."""
+    import faulthandler
+    import time
+
+    time.sleep(STOP_DEADLINE)
+    LOG.critical(
+        "signal %d: the clean stop took more than %g s; exiting now", signum, STOP_DEADLINE
+    )
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(128 + signum)
+
+
+def _arm_stop_deadline(signum: int, armed: list) -> None:
+    if not armed:
+        armed.append(signum)
+        threading.Thread(
+            target=_exit_after_deadline, args=(signum,), name="stop-deadline", daemon=True
+        ).start()
+
+
+def fix_signal_delivery(loop) -> None:
+    """Make kytosd's SIGTERM/SIGINT handler run even on a flooded loop, and end in time.
+
+    asyncio delivers signals through its self-pipe, the same pipe every
+    ``call_soon_threadsafe`` writes to.  Under a packet-in flood (janus puts
+    from NApp threads) the pipe is full, the signal's byte is dropped
+    ("Exception ignored when trying to write to the signal wakeup fd") and
+    SIGTERM does nothing.  Here the Python-level handler also schedules
+    kytosd's callback directly (once, whichever path comes first), and a
+    SIGTERM/SIGINT arms a deadline: if the clean stop has not ended after
+    :data:`STOP_DEADLINE` seconds, the stacks are dumped and the process exits.
+    """
+    import signal
+
+    if getattr(loop, _APPLIED_FLAG, False):
+        return
+    original = loop.add_signal_handler
+    armed: list = []
+
+    def add_signal_handler(sig, callback, *args):
+        if sig not in (signal.SIGTERM, signal.SIGINT):
+            return original(sig, callback, *args)
+        fired: list = []
+
+        def once() -> None:
+            _arm_stop_deadline(sig, armed)
+            if not fired:
+                fired.append(sig)
+                callback(*args)
+
+        original(sig, once)
+
+        def on_signal(signum, frame) -> None:  # noqa: ARG001 - signal API
+            _arm_stop_deadline(signum, armed)
+            loop.call_soon_threadsafe(once)
+
+        signal.signal(sig, on_signal)
+        return None
+
+    loop.add_signal_handler = add_signal_handler
+    setattr(loop, _APPLIED_FLAG, True)
+
+
+def new_event_loop_for_kytosd():
+    """A new current event loop with :func:`fix_signal_delivery` applied (kytosd uses it)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    fix_signal_delivery(loop)
+    return loop
+
+
+# --- fix 17: a per-connection input budget ------------------------------------------
+
+#: Bytes a connection may have received and not yet had handled (queued on the
+#: raw buffer); past it reading pauses (of_core sets it: MAX_INPUT_BACKLOG_BYTES).
+_input_limit = [1024 * 1024]
+
+
+def input_consumed(connection, size: int) -> None:
+    """``size`` bytes of ``connection`` were handled: resume reading below half the budget."""
+    if connection is None:
+        return
+    backlog = max(0, getattr(connection, "_xmpp_ofc_backlog", 0) - size)
+    connection._xmpp_ofc_backlog = backlog
+    transport = getattr(connection, "_xmpp_ofc_paused", None)
+    if transport is not None and backlog <= _input_limit[0] // 2:
+        connection._xmpp_ofc_paused = None
+        if not transport.is_closing():
+            transport.resume_reading()
+
+
+def fix_input_backlog_bound() -> None:
+    """Stop reading from a connection whose input waits unhandled past the budget.
+
+    Kytos turns every chunk a peer sends into a raw.in event (and a task that
+    puts it on an unbounded queue) at once, so a peer sending faster than the
+    controller handles grew memory without bound and delayed every other
+    switch's input behind its own.  Now a connection with more than the budget
+    queued is paused (TCP pushes back on the peer; counted in
+    ``xmpp_ofc_of_input_pauses``) and resumed once the raw task has handled
+    half of it.
+    """
+    from kytos.core.atcp_server import KytosServerProtocol
+
+    original = KytosServerProtocol.data_received
+    if getattr(original, _APPLIED_FLAG, False):
+        return
+
+    def data_received(self, data: bytes) -> None:
+        connection = self.connection
+        backlog = getattr(connection, "_xmpp_ofc_backlog", 0) + len(data)
+        connection._xmpp_ofc_backlog = backlog
+        original(self, data)
+        if backlog > _input_limit[0] and getattr(connection, "_xmpp_ofc_paused", None) is None:
+            from xmpp_ofc import metrics
+
+            metrics.OF_INPUT_PAUSES.inc()
+            connection._xmpp_ofc_paused = self.transport
+            self.transport.pause_reading()
+            LOG.debug(
+                "%s: %d bytes unhandled; reading paused", _destination_dpid(connection), backlog
+            )
+
+    setattr(data_received, _APPLIED_FLAG, True)
+    KytosServerProtocol.data_received = data_received
+
+
+def bound_input_backlog(limit_bytes: int) -> None:
+    """Apply :func:`fix_input_backlog_bound` with this many bytes per connection."""
+    if limit_bytes <= 0:
+        raise ValueError(f"the input backlog limit must be positive, got {limit_bytes}")
+    _input_limit[0] = int(limit_bytes)
+    fix_input_backlog_bound()
+
+
 def apply() -> None:
     """Apply every fix that can be applied before a Controller exists."""
     ensure_virtual_env()
@@ -620,6 +989,9 @@ def apply() -> None:
     fix_remove_napp_endpoints()
     fix_http_error_headers()
     fix_notify_listeners_matching()
+    fix_output_queue_bound()
+    fix_core_task_watchdog()
+    fix_input_backlog_bound()
 
 
 # --- kytos-utils (the ``kytos`` command): applied by ``xmpp-ofc-kytos`` only ---------

@@ -17,7 +17,8 @@ What it does, in order:
 4. applies the Python 3.11 fixes (:mod:`xmpp_ofc.kytos_py311`);
 5. makes REST writes need the API token and drops Kytos' allow-all CORS
    (:mod:`xmpp_ofc.rest_auth`; the token is made at first start);
-6. runs kytosd's own ``async_main`` (SIGINT/SIGTERM stop it cleanly).
+6. runs kytosd's own ``async_main`` on a loop where SIGINT/SIGTERM always
+   reach kytosd's stop, which is forced after a few seconds (fix 16).
 
 ``--print-token`` and ``--rotate-token`` print (or replace, then print) the
 token of the controller with that ``--base-dir`` and exit.
@@ -252,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from kytos.core import kytosd
 
+    kytos_py311.new_event_loop_for_kytosd()
     with kytos_py311.pinned_argv(["kytosd", "-c", str(conf)]):
         kytosd.main()
     return 0
@@ -266,6 +268,7 @@ def kytosd_main() -> int:
     rest_auth.install(rest_auth.AuthSettings.from_env(base))
     from kytos.core import kytosd
 
+    kytos_py311.new_event_loop_for_kytosd()
     kytosd.main()
     return 0
 

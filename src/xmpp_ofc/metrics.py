@@ -78,7 +78,7 @@ MESSAGES_NOT_PACKED = Counter(
 )
 CORE_TASK_FAILURES = Counter(
     "xmpp_ofc_core_task_failures",
-    "Errors raised in Kytos core event loops (raw, msg_in, msg_out); the loop went on",
+    "Errors raised in Kytos core event loops (raw, msg_in, msg_out, app); the loop went on",
     ["task"],
 )
 FLOWS_RESTORED = Counter(
@@ -86,6 +86,31 @@ FLOWS_RESTORED = Counter(
     "Flows of the bundle that flow_manager's consistency check found missing on a switch"
     " (deleted outside the controller) and re-added",
     [DP_ID],
+)
+CORE_TASK_UP = Gauge(
+    "xmpp_ofc_core_task_up",
+    "1 while a Kytos core event loop (raw, msg_in, msg_out, app) runs; 0 after it ended "
+    "until the watchdog restarted it (see GET /api/kytos/of_core/v1/health)",
+    ["task"],
+)
+CORE_TASK_RESTARTS = Counter(
+    "xmpp_ofc_core_task_restarts",
+    "Kytos core event loops that ended unexpectedly and were restarted by the watchdog",
+    ["task"],
+)
+DP_CLAIMS_REFUSED = Counter(
+    "xmpp_ofc_dp_claims_refused",
+    "Connections refused because they claimed the dpid of a switch that answered an echo",
+)
+OF_OUTPUT_OVERFLOWS = Counter(
+    "xmpp_ofc_of_output_overflows",
+    "Connections closed because their output queue was full (the peer does not read); "
+    "the message that did not fit was dropped",
+)
+OF_INPUT_PAUSES = Counter(
+    "xmpp_ofc_of_input_pauses",
+    "Times reading from a connection was paused because more than its input budget "
+    "waited unhandled (TCP pushes back on the peer until the controller catches up)",
 )
 PACKET_IN_SECS = Histogram(
     "xmpp_ofc_packet_in_secs",

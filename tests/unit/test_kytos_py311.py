@@ -547,3 +547,241 @@ def test_http_error_handler_keeps_headers_but_not_the_html_content_type():
             kytos_py311.json_http_error(TooManyRequests(retry_after=3)).headers["Retry-After"]
             == "3"
         )
+
+
+# --- fix 14: a peer that never reads ---------------------------------------------
+
+
+def test_output_queue_of_a_never_reading_peer_is_bounded_and_the_peer_closed(monkeypatch):
+    from kytos.core.atcp_server import KytosServer, KytosServerProtocol
+
+    from xmpp_ofc import metrics
+
+    monkeypatch.setattr(kytos_py311, "_output_limit", [256 * 1024])
+    monkeypatch.setattr(kytos_py311, "CLOSE_FLUSH_GRACE", 0.1)
+    before = metrics.OF_OUTPUT_OVERFLOWS._value.get()
+
+    async def scenario() -> tuple[int, bool]:
+        loop = asyncio.get_running_loop()
+        controller = _RecordingController(loop)
+        server = KytosServer(("127.0.0.1", 0), KytosServerProtocol, controller, "openflow", loop)
+        listener = await loop.create_server(KytosServerProtocol, "127.0.0.1", 0)
+        server._server = listener
+        port = listener.sockets[0].getsockname()[1]
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect(("127.0.0.1", port))  # ... and never reads
+        event = await asyncio.wait_for(controller.buffers.raw.aget(), 5)
+        connection = event.source
+        transport = connection.transport
+        peak = 0
+        for _ in range(400):  # 25 MiB offered
+            connection.send(b"x" * 65536)
+            peak = max(peak, transport.get_write_buffer_size())
+            await asyncio.sleep(0)
+        for _ in range(50):  # closed, then aborted after the flush grace
+            await asyncio.sleep(0.05)
+            if transport.is_closing() and transport.get_write_buffer_size() == 0:
+                break
+        gone = transport.get_write_buffer_size() == 0 and transport.is_closing()
+        client.close()
+        listener.close()
+        return peak, gone
+
+    peak, gone = asyncio.run(scenario())
+    assert peak <= 256 * 1024
+    assert gone, "the closed connection kept its unsent bytes (close() waits for a drain)"
+    assert metrics.OF_OUTPUT_OVERFLOWS._value.get() == before + 1
+
+
+# --- fix 15: the core task watchdog ---------------------------------------------------
+
+
+class _TaskController:
+    """Just enough of a Controller for the watchdog: a task list and a core handler."""
+
+    def __init__(self) -> None:
+        self.log = logging.getLogger("kytos.core.controller")
+        self._tasks: list = []
+        self.started = 0
+
+    async def msg_out_event_handler(self) -> None:
+        self.started += 1
+        await asyncio.Event().wait()
+
+
+def test_watchdog_restarts_a_core_task_that_ends_and_health_says_so(monkeypatch, caplog):
+    from xmpp_ofc import metrics
+
+    monkeypatch.setattr(kytos_py311, "_task_health", {})
+    monkeypatch.setattr(kytos_py311, "_task_restarts", {})
+    stops = []
+    monkeypatch.setattr(kytos_py311, "stop_controller_loudly", lambda c, why: stops.append(why))
+    restarts = metrics.CORE_TASK_RESTARTS.labels(task="msg_out_event_handler")
+    before = restarts._value.get()
+
+    async def scenario() -> list[dict]:
+        controller = _TaskController()
+        controller._tasks.append(asyncio.create_task(controller.msg_out_event_handler()))
+        kytos_py311.watch_core_tasks(controller)
+        await asyncio.sleep(0)
+        seen = [kytos_py311.core_task_health()]
+        controller._tasks[0].cancel()  # the task ends while the controller runs
+        await asyncio.sleep(0.05)
+        seen.append(kytos_py311.core_task_health())
+        assert controller.started == 2 and not controller._tasks[0].done()
+        for _ in range(kytos_py311.WATCHDOG_MAX_RESTARTS):
+            controller._tasks[0].cancel()
+            await asyncio.sleep(0.02)
+        seen.append(kytos_py311.core_task_health())
+        controller._tasks[0].cancel()
+        return seen
+
+    with caplog.at_level(logging.CRITICAL):
+        first, restarted, exhausted = asyncio.run(scenario())
+    assert first["healthy"] is True
+    assert restarted["healthy"] is True
+    task = restarted["tasks"]["msg_out_event_handler"]
+    assert (task["running"], task["restarts"], task["last_error"]) == (True, 1, "cancelled")
+    assert "msg_out_event_handler ended unexpectedly (cancelled); restarting it" in caplog.text
+    assert restarts._value.get() == before + kytos_py311.WATCHDOG_MAX_RESTARTS
+    # one end too many within the window: not restarted, the controller is stopped
+    assert exhausted["healthy"] is False
+    assert len(stops) == 1 and "msg_out_event_handler" in stops[0]
+    assert metrics.CORE_TASK_UP.labels(task="msg_out_event_handler")._value.get() == 0
+
+
+def test_watchdog_stays_quiet_while_the_controller_stops(monkeypatch):
+    monkeypatch.setattr(kytos_py311, "_task_health", {})
+    monkeypatch.setattr(kytos_py311, "_task_restarts", {})
+
+    async def scenario() -> int:
+        controller = _TaskController()
+        controller._tasks.append(asyncio.create_task(controller.msg_out_event_handler()))
+        kytos_py311.watch_core_tasks(controller)
+        await asyncio.sleep(0)
+        controller._xmpp_ofc_stopping = True
+        controller._tasks[0].cancel()
+        await asyncio.sleep(0.05)
+        return controller.started
+
+    assert asyncio.run(scenario()) == 1
+    assert kytos_py311.core_task_health()["tasks"]["msg_out_event_handler"]["restarts"] == 0
+
+
+def test_controller_start_watches_its_core_tasks():
+    from kytos.core.controller import Controller
+
+    kytos_py311.fix_core_task_watchdog()
+    assert getattr(Controller.start_controller, "_xmpp_ofc_py311_fixed", False)
+    assert Controller.stop_controller.__name__ == "stop_controller"
+
+
+# --- fix 16: SIGTERM on a flooded loop ----------------------------------------------
+
+
+def test_sigterm_reaches_kytosd_handler_even_when_the_wakeup_fd_drops_it(monkeypatch):
+    """The self-pipe full under a flood is simulated by taking the wakeup fd away."""
+    import signal
+
+    armed = []
+    monkeypatch.setattr(kytos_py311, "_arm_stop_deadline", lambda signum, _: armed.append(signum))
+    loop = asyncio.new_event_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        kytos_py311.fix_signal_delivery(loop)
+        called = []
+        loop.add_signal_handler(signal.SIGTERM, called.append, "stop")
+        saved_fd = signal.set_wakeup_fd(-1)  # the signal's byte is lost
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            loop.run_until_complete(asyncio.sleep(0.1))
+        finally:
+            signal.set_wakeup_fd(saved_fd)
+        assert called == ["stop"]
+        assert set(armed) == {signal.SIGTERM}  # the forced-exit deadline is armed
+        os.kill(os.getpid(), signal.SIGTERM)  # the asyncio path and ours: still one stop
+        loop.run_until_complete(asyncio.sleep(0.1))
+        assert called == ["stop"]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        loop.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_stop_deadline_dumps_stacks_and_exits(monkeypatch):
+    exits = []
+    monkeypatch.setattr(kytos_py311, "STOP_DEADLINE", 0.01)
+    monkeypatch.setattr(kytos_py311.os, "_exit", exits.append)
+    kytos_py311._exit_after_deadline(15)
+    assert exits == [128 + 15]
+
+
+def test_launcher_runs_kytosd_on_a_loop_with_reliable_signals(monkeypatch, tmp_path):
+    from kytos.core import kytosd
+
+    loops = []
+
+    def fake_main():
+        loops.append(asyncio.get_event_loop())
+
+    monkeypatch.setattr(kytosd, "main", fake_main)
+    monkeypatch.setattr(kytos_py311, "apply", lambda: None)
+    monkeypatch.setattr(launcher.rest_auth, "install", lambda settings: None)
+    from xmpp_ofc import napp_layout
+
+    monkeypatch.setattr(napp_layout, "install", lambda *a: [])
+    monkeypatch.setenv("VIRTUAL_ENV", os.environ.get("VIRTUAL_ENV", sys.prefix))
+    try:
+        assert launcher.main(["--base-dir", str(tmp_path)]) == 0
+        assert getattr(loops[0], "_xmpp_ofc_py311_fixed", False)
+    finally:
+        loops[0].close()
+        asyncio.set_event_loop(None)
+
+
+# --- fix 17: the input budget ---------------------------------------------------------
+
+
+def test_reading_pauses_past_the_input_budget_and_resumes_once_handled(monkeypatch):
+    from kytos.core.atcp_server import KytosServer, KytosServerProtocol
+
+    from xmpp_ofc import metrics
+
+    monkeypatch.setattr(kytos_py311, "_input_limit", [256 * 1024])
+    pauses = metrics.OF_INPUT_PAUSES._value.get()
+
+    async def scenario() -> tuple[int, bool, int]:
+        loop = asyncio.get_running_loop()
+        controller = _RecordingController(loop)
+        controller.notify_listeners = lambda event: None
+        server = KytosServer(("127.0.0.1", 0), KytosServerProtocol, controller, "openflow", loop)
+        listener = await loop.create_server(KytosServerProtocol, "127.0.0.1", 0)
+        server._server = listener
+        port = listener.sockets[0].getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        client.setblocking(False)
+        await asyncio.wait_for(controller.buffers.raw.aget(), 5)  # connection.new
+        offered = 0
+        for _ in range(200):  # the controller handles nothing meanwhile
+            with contextlib.suppress(BlockingIOError):
+                offered += client.send(b"\x04" * 65536)
+            await asyncio.sleep(0.005)
+        queued = []
+        while not controller.buffers.raw.empty():
+            queued.append(controller.buffers.raw.get())
+        unhandled = sum(len(e.content["new_data"]) for e in queued)
+        connection = queued[0].source
+        paused = not connection.transport.is_reading()
+        for event in queued:  # the raw task handles them now
+            kytos_py311._notify_raw(controller, event)
+        resumed = connection.transport.is_reading()
+        client.close()
+        listener.close()
+        return unhandled, paused and resumed, offered
+
+    unhandled, paused_then_resumed, offered = asyncio.run(scenario())
+    assert offered > 1024 * 1024  # more than the budget was sent ...
+    assert unhandled <= 256 * 1024 + 256 * 1024  # ... but only the budget (plus a chunk) waits
+    assert paused_then_resumed
+    assert metrics.OF_INPUT_PAUSES._value.get() >= pauses + 1

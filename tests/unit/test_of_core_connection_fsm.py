@@ -119,22 +119,61 @@ def test_echo_request_is_answered_with_same_xid_and_data_even_during_setup():
     assert reply.data == b"ping"
 
 
+def alive(session, now):
+    """The switch completed a message (its echo request) at ``now``."""
+    feed(session, EchoRequest(xid=0x7777, data=b""), now)
+
+
 def test_echo_requests_are_sent_every_interval():
     session, _ = established(now=100.0)
-    session.on_data(104.0)
+    alive(session, 104.0)
     assert session.on_tick(104.0, poll_allowed=False).send == []
-    session.on_data(105.0)
+    alive(session, 105.0)
     assert types(session.on_tick(105.0, poll_allowed=False).send) == [Type.OFPT_ECHO_REQUEST]
     assert session.on_tick(106.0, poll_allowed=False).send == []
 
 
 def test_silent_switch_is_closed_after_dead_after():
     session, _ = established(now=0.0)
-    session.on_data(1.0)
+    alive(session, 1.0)
     assert session.on_tick(15.9, poll_allowed=False).close is None
     out = session.on_tick(16.0, poll_allowed=False)
     assert "silent" in out.close
     assert session.phase is Phase.CLOSED
+
+
+def test_bytes_that_complete_no_message_do_not_keep_a_peer_alive():
+    """Issue 13: a peer trickling a byte a second after the handshake was never closed."""
+    session, _ = established(now=0.0)
+    for second in range(1, 16):
+        session.on_data(float(second))  # one byte, never a whole message
+    out = session.on_tick(15.0, poll_allowed=False)
+    assert out.close is not None and "no complete message" in out.close
+
+
+def test_unanswered_echo_closes_a_peer_that_keeps_sending_other_messages():
+    timing = Timing(echo_interval=5, dead_after=15, stats_interval=60, echo_timeout=8)
+    session = SwitchSession(0.0, timing)
+    session.on_hello(hello_bytes(4), 0.0)
+    session.on_message(features(), Type.OFPT_FEATURES_REPLY, 0.0)
+    [echo] = session.on_tick(5.0, poll_allowed=False).send
+    assert echo.header.message_type == Type.OFPT_ECHO_REQUEST
+    for now in (6.0, 9.0, 12.0):
+        alive(session, now)  # busy, but it never answers our echo
+        assert session.on_tick(now, poll_allowed=False).close is None
+    alive(session, 13.0)
+    out = session.on_tick(13.0, poll_allowed=False)
+    assert out.close == "no echo reply within 8 s"
+
+
+def test_echo_reply_is_reported_and_clears_the_echo_timer():
+    session, _ = established(now=0.0)
+    [echo] = session.on_tick(5.0, poll_allowed=False).send
+    xid = int(echo.header.xid)
+    out = feed(session, EchoReply(xid=xid, data=b"kytosd_13"), 6.0)
+    assert out.echo_answered == [xid]
+    assert feed(session, EchoReply(xid=xid), 6.5).echo_answered == []  # only once
+    assert session.on_tick(14.9, poll_allowed=False).close is None
 
 
 def test_handshake_timeout_closes_a_connection_that_never_says_hello():
@@ -152,9 +191,10 @@ def test_poll_sends_flow_and_port_stats_requests_only_when_allowed():
         m.multipart_type for m in out.send if m.header.message_type == Type.OFPT_MULTIPART_REQUEST
     ]
     assert kinds == [MultipartType.OFPMP_FLOW, MultipartType.OFPMP_PORT_STATS]
-    session2.on_data(30.0)
+    alive(session2, 30.0)
     assert types(session2.on_tick(30.0).send) == [Type.OFPT_ECHO_REQUEST]  # no poll yet
-    session2.on_data(60.6)
+    feed(session2, EchoReply(xid=session2._next_xid - 1), 30.1)
+    alive(session2, 60.6)
     polls = [m for m in session2.on_tick(60.6).send if hasattr(m, "multipart_type")]
     assert len(polls) == 2
 

@@ -69,6 +69,7 @@ class Timing:
     handshake_timeout: float = 15.0
     send_set_config: bool = True
     max_pending: int = 256
+    echo_timeout: float = 10.0
 
 
 @dataclass(slots=True)
@@ -83,6 +84,8 @@ class Output:
     5. ``close``: close the connection with this reason.
     ``hello_failed`` means the last ``send`` is an OFPT_ERROR after which the
     connection must be closed (only once it has been written).
+    ``echo_answered`` holds the xids of our echo requests this input answered
+    (the shell's identity check waits for one of them).
     """
 
     send: list[Any] = field(default_factory=list)
@@ -91,6 +94,7 @@ class Output:
     features: Any = None
     close: str | None = None
     hello_failed: bool = False
+    echo_answered: list[int] = field(default_factory=list)
 
 
 def body_entries(body: Any) -> list[Any]:
@@ -105,8 +109,9 @@ class SwitchSession:
         self.timing = timing or Timing()
         self.phase = Phase.AWAITING_HELLO
         self.started_at = now
-        self.last_received = now
+        self.last_received = now  # the last *complete* message (bytes alone do not count)
         self.last_echo_sent = now
+        self.echoes_unanswered: dict[int, float] = {}  # xid -> when we sent it
         self.next_poll_at = now
         self.flow_poll_xid: int | None = None
         self.port_poll_xid: int | None = None
@@ -128,14 +133,15 @@ class SwitchSession:
     # --- inputs -------------------------------------------------------------
 
     def on_data(self, now: float) -> None:
-        """Bytes arrived: the switch is alive."""
-        self.last_received = now
+        """Bytes arrived.  Not a sign of life on its own: a peer trickling one byte a
+        second completes no message, so only :meth:`on_message` resets the silence timer."""
 
     def on_hello(self, hello: bytes, now: float) -> Output:
         """The switch's first message (raw bytes: it may be of any version)."""
         out = Output()
         if self.phase is not Phase.AWAITING_HELLO:
             return out
+        self.last_received = now
         version = negotiate_version(hello, {OFP_VERSION_13})
         if version is None:
             self.phase = Phase.HELLO_FAILED
@@ -157,8 +163,13 @@ class SwitchSession:
     def on_message(self, message: Any, message_type: int, now: float) -> Output:
         """A parsed message after the hello; ``message_type`` is its header's type."""
         out = Output()
+        self.last_received = now
         if message_type == Type.OFPT_ECHO_REQUEST:
             out.send.append(EchoReply(xid=message.header.xid.value, data=message.data.value))
+        elif message_type == Type.OFPT_ECHO_REPLY:
+            xid = message.header.xid.value
+            if self.echoes_unanswered.pop(xid, None) is not None:
+                out.echo_answered.append(xid)
         if self.phase is Phase.AWAITING_FEATURES:
             if message_type == Type.OFPT_FEATURES_REPLY:
                 self._establish(message, now, out)
@@ -187,24 +198,37 @@ class SwitchSession:
         silent_for = now - self.last_received
         if silent_for >= self.timing.dead_after:
             out.close = (
-                f"switch silent for {silent_for:.1f} s (dead after {self.timing.dead_after:g} s)"
+                f"switch silent for {silent_for:.1f} s: no complete message "
+                f"(dead after {self.timing.dead_after:g} s)"
             )
+            self.phase = Phase.CLOSED
+            return out
+        oldest_echo = min(self.echoes_unanswered.values(), default=None)
+        if oldest_echo is not None and now - oldest_echo >= self.timing.echo_timeout:
+            out.close = f"no echo reply within {self.timing.echo_timeout:g} s"
             self.phase = Phase.CLOSED
             return out
         if now - self.last_echo_sent >= self.timing.echo_interval:
             self.last_echo_sent = now
-            out.send.append(EchoRequest(xid=self.new_xid(), data=ECHO_DATA))
+            out.send.append(self.echo_request(now))
         if now >= self.next_poll_at:
             self.next_poll_at = now + self.timing.stats_interval
             if poll_allowed:
                 out.send += self._poll_requests()
         return out
 
+    def echo_request(self, now: float) -> EchoRequest:
+        """An ECHO_REQUEST whose reply we wait for (unanswered past ``echo_timeout``: closed)."""
+        xid = self.new_xid()
+        self.echoes_unanswered[xid] = now
+        return EchoRequest(xid=xid, data=ECHO_DATA)
+
     def on_closed(self) -> None:
         """The connection is gone: drop partial state."""
         self.phase = Phase.CLOSED
         self.multipart.clear()
         self.pending.clear()
+        self.echoes_unanswered.clear()
 
     # --- internals ------------------------------------------------------------
 

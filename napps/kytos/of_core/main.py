@@ -20,11 +20,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from flask import jsonify
 from pyof.v0x04.asynchronous.port_status import PortReason
 from pyof.v0x04.common.header import Type
 from pyof.v0x04.controller2switch.common import MultipartType
 
-from kytos.core import KytosEvent, KytosNApp, log
+from kytos.core import KytosEvent, KytosNApp, log, rest
 from kytos.core.connection import Connection, ConnectionState
 from kytos.core.interface import Interface
 from napps.kytos.of_core import settings
@@ -37,6 +38,7 @@ from napps.kytos.of_core.connection_fsm import (
     Timing,
 )
 from napps.kytos.of_core.handshake_bound import oldest_over_limit
+from napps.kytos.of_core.identity import Claim, IdentityArbiter
 from napps.kytos.of_core.inbound import PacketInMessage, parse_message
 from napps.kytos.of_core.multipart import CompletedReply
 from napps.kytos.of_core.ports import (
@@ -47,6 +49,7 @@ from napps.kytos.of_core.ports import (
 )
 from napps.kytos.of_core.stream import MessageFramer, StreamError
 from napps.kytos.of_core.v0x04.flow import Flow
+from xmpp_ofc import kytos_py311, metrics
 from xmpp_ofc.kytos_events import listen_on_loop
 from xmpp_ofc.openflow.dpid import dpid_to_str
 from xmpp_ofc.packet import ETH_TYPE_IPV6, ETH_TYPE_LLDP, parse_packet
@@ -82,7 +85,13 @@ class Main(KytosNApp):
             handshake_timeout=settings.HANDSHAKE_TIMEOUT,
             send_set_config=settings.SEND_SET_CONFIG,
             max_pending=settings.MAX_PENDING_BEFORE_FEATURES,
+            echo_timeout=settings.ECHO_TIMEOUT,
         )
+        self._arbiter = IdentityArbiter(
+            settings.IDENTITY_ECHO_TIMEOUT, settings.MAX_PENDING_BEFORE_FEATURES
+        )
+        kytos_py311.bound_output_queues(settings.MAX_OUTPUT_QUEUE_BYTES)
+        kytos_py311.bound_input_backlog(settings.MAX_INPUT_BACKLOG_BYTES)
         self.execute_as_loop(settings.TICK_INTERVAL)
 
     def execute(self) -> None:
@@ -91,6 +100,14 @@ class Main(KytosNApp):
 
     def shutdown(self) -> None:
         log.info("kytos/of_core stopped (%d connections open)", len(self._links))
+
+    @rest("v1/health", methods=["GET"])
+    def health(self):
+        """200 while every Kytos core event task runs, else 503 (kytos_py311 fix 15)."""
+        body = kytos_py311.core_task_health()
+        body["connections"] = len(self._links)
+        body["identity_checks"] = len(self._arbiter)
+        return jsonify(body), 200 if body["healthy"] else 503
 
     # --- connections and bytes ------------------------------------------------
 
@@ -174,6 +191,9 @@ class Main(KytosNApp):
     def on_connection_lost_in_order(self, event: KytosEvent) -> None:
         connection: Connection = event.source
         link = self._links.pop(connection, None)
+        claim = self._arbiter.connection_gone(connection)
+        if claim is not None:
+            self._take_over(claim, "its connection ended during the identity check")
         if link is None:
             return
         link.session.on_closed()
@@ -197,7 +217,15 @@ class Main(KytosNApp):
     def on_tick(self, event: KytosEvent) -> None:  # noqa: ARG002 - the tick carries nothing
         """Echo requests, liveness, handshake timeouts and periodic stats polls."""
         now = time.monotonic()
+        for claim in self._arbiter.expired(now):
+            self._take_over(
+                claim,
+                f"no echo reply within {self._arbiter.timeout:g} s while "
+                f"{_peer(claim.newcomer)} claimed its dpid",
+            )
         for connection, link in list(self._links.items()):
+            if self._arbiter.waiting(connection):
+                continue  # its handshake is on hold until the identity check ends
             switch = link.switch
             poll_allowed = switch is not None and switch.is_enabled()
             out = link.session.on_tick(now, poll_allowed)
@@ -216,16 +244,14 @@ class Main(KytosNApp):
     # --- outputs ---------------------------------------------------------------
 
     def _apply(self, connection: Connection, link: _Link, out: Output) -> None:
+        if self._arbiter.waiting(connection):
+            self._arbiter.hold(connection, out)  # replayed if it takes over; bounded
+            return
+        if out.features is not None and self._claim_checked(connection, link, out):
+            return
         if out.features is not None:
             self._complete_handshake(connection, link, out.features)
-        put_out = self.controller.buffers.msg_out.put
-        for message in out.send:
-            put_out(
-                KytosEvent(
-                    name=OUT_EVENT[message.header.message_type],
-                    content={"destination": connection, "message": message},
-                )
-            )
+        self._send(connection, out.send)
         if out.features is not None:
             self._put_app("handshake.completed", {"switch": link.switch})
         put_in = self.controller.buffers.msg_in.put
@@ -242,8 +268,97 @@ class Main(KytosNApp):
                 self._on_port_status(link.switch, message)
         for reply, poll in out.completed:
             self._on_multipart_reply(connection, link.switch, reply, poll)
+        if out.echo_answered:
+            claim = self._arbiter.answered(connection, out.echo_answered)
+            if claim is not None:
+                self._refuse(claim, f"it is live on {_peer(connection)} (it answered an echo)")
         if out.close is not None:
             self._close(connection, link, out.close)
+
+    # --- switch identity (identity.py; README "Switch identity") ---------------------
+
+    def _claim_checked(self, connection: Connection, link: _Link, out: Output) -> bool:
+        """True when this features reply names a live switch: the handshake waits for a verdict."""
+        dpid = _dpid_string(out.features.datapath_id)
+        incumbent = self._live_incumbent(dpid, connection)
+        if incumbent is None:
+            return False
+        if self._arbiter.pending_for(dpid):
+            self._refuse_connection(
+                connection, link, dpid, "another connection's claim on it is being checked"
+            )
+            return True
+        now = time.monotonic()
+        probe = self._links[incumbent].session.echo_request(now)
+        probe_xid = int(value(probe.header.xid))
+        self._arbiter.open(dpid, connection, incumbent, probe_xid=probe_xid, now=now, first=out)
+        log.warning(
+            "Connection %s claims dpid %s, which is connected at %s: sending that switch an "
+            "echo request (%g s to answer, else the newcomer takes over)",
+            _peer(connection),
+            dpid,
+            _peer(incumbent),
+            self._arbiter.timeout,
+        )
+        self._send(incumbent, [probe])
+        return True
+
+    def _live_incumbent(self, dpid: str, newcomer: Connection) -> Connection | None:
+        """The connection that holds ``dpid`` now, if it may still be alive."""
+        switch = self.controller.switches.get(dpid)
+        old = getattr(switch, "connection", None)
+        if old is None or old is newcomer:
+            return None
+        old_link = self._links.get(old)
+        if old_link is None or old_link.session.phase is not Phase.ESTABLISHED:
+            return None
+        return old if old.is_alive() else None
+
+    def _refuse(self, claim: Claim, why: str) -> None:
+        link = self._links.get(claim.newcomer)
+        if link is not None:
+            self._refuse_connection(claim.newcomer, link, claim.dpid, why)
+
+    def _refuse_connection(self, connection: Connection, link: _Link, dpid: str, why: str) -> None:
+        metrics.DP_CLAIMS_REFUSED.inc()
+        log.warning("Refusing connection %s that claims dpid %s: %s", _peer(connection), dpid, why)
+        self._close(connection, link, f"refused: dpid {dpid} {why}")
+
+    def _take_over(self, claim: Claim, why: str) -> None:
+        """The incumbent is dead: close it and complete the newcomer's handshake now."""
+        old_link = self._links.get(claim.incumbent)
+        if old_link is not None and old_link.session.phase is not Phase.CLOSED:
+            self._close(claim.incumbent, old_link, f"replaced by {_peer(claim.newcomer)}: {why}")
+        link = self._links.get(claim.newcomer)
+        if link is None or link.session.phase is Phase.CLOSED:
+            return
+        log.warning(
+            "Connection %s takes over dpid %s from %s: %s",
+            _peer(claim.newcomer),
+            claim.dpid,
+            _peer(claim.incumbent),
+            why,
+        )
+        if claim.dropped:
+            log.warning(
+                "%d messages of %s held during the check were dropped",
+                claim.dropped,
+                _peer(claim.newcomer),
+            )
+        for out in claim.held:
+            if link.session.phase is Phase.CLOSED:
+                break
+            self._apply(claim.newcomer, link, out)
+
+    def _send(self, connection: Connection, messages: list[Any]) -> None:
+        put_out = self.controller.buffers.msg_out.put
+        for message in messages:
+            put_out(
+                KytosEvent(
+                    name=OUT_EVENT[message.header.message_type],
+                    content={"destination": connection, "message": message},
+                )
+            )
 
     def _complete_handshake(self, connection: Connection, link: _Link, features: Any) -> None:
         switch = self.controller.get_switch_or_create(

@@ -17,10 +17,26 @@ STATS_INTERVAL: float = env_setting(ENV_PREFIX, "STATS_INTERVAL", 60.0)
 #: Seconds between two ECHO_REQUESTs we send to each connected switch.
 ECHO_INTERVAL: float = env_setting(ENV_PREFIX, "ECHO_INTERVAL", 5.0)
 
-#: A connection that has sent nothing for this many seconds is closed and its
-#: switch reported with ``kytos/of_core.switch.disconnected``.  Must be larger
-#: than ECHO_INTERVAL, since echo replies are what keeps a quiet switch alive.
+#: A connection that has completed no message for this many seconds is closed
+#: and its switch reported with ``kytos/of_core.switch.disconnected``.  Bytes
+#: alone do not count (a peer trickling a byte a second is closed too).  Must be
+#: larger than ECHO_INTERVAL, since echo replies keep a quiet switch alive.
 DEAD_AFTER: float = env_setting(ENV_PREFIX, "DEAD_AFTER", 15.0)
+
+#: A connection that leaves one of our ECHO_REQUESTs unanswered this long is
+#: closed, even if it keeps sending other messages.
+ECHO_TIMEOUT: float = env_setting(ENV_PREFIX, "ECHO_TIMEOUT", 10.0)
+
+#: When a second connection claims the dpid of a connected switch, the switch
+#: is sent an ECHO_REQUEST and has this many seconds to answer: if it does, the
+#: newcomer is refused; if not, the old connection is closed and the newcomer
+#: takes over (README, "Switch identity").
+IDENTITY_ECHO_TIMEOUT: float = env_setting(ENV_PREFIX, "IDENTITY_ECHO_TIMEOUT", 2.0)
+
+#: Bytes queued for a connection that does not read (the asyncio transport's
+#: write buffer).  A send that would go past it closes the connection: a peer
+#: that floods packet-ins and never reads our replies cannot grow memory.
+MAX_OUTPUT_QUEUE_BYTES: int = env_setting(ENV_PREFIX, "MAX_OUTPUT_QUEUE_BYTES", 4 * 1024 * 1024)
 
 #: Granularity of the echo/liveness/poll timer, in seconds.
 TICK_INTERVAL: float = env_setting(ENV_PREFIX, "TICK_INTERVAL", 1.0)
@@ -57,3 +73,8 @@ MAX_MULTIPART_ENTRIES: int = env_setting(ENV_PREFIX, "MAX_MULTIPART_ENTRIES", 1_
 #: Messages that arrive between the hello and the features reply (before the
 #: switch exists) are held and replayed after the handshake, up to this many.
 MAX_PENDING_BEFORE_FEATURES: int = env_setting(ENV_PREFIX, "MAX_PENDING_BEFORE_FEATURES", 256)
+
+#: Bytes a connection may have sent that the controller has not handled yet
+#: (queued for of_core); past it reading from that connection pauses until half
+#: is handled, so a flooding peer is slowed by TCP instead of growing memory.
+MAX_INPUT_BACKLOG_BYTES: int = env_setting(ENV_PREFIX, "MAX_INPUT_BACKLOG_BYTES", 1024 * 1024)
