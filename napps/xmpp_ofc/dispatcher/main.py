@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from napps.xmpp_ofc.dispatcher.module_config import (
 )
 from napps.xmpp_ofc.dispatcher.packet_in_budget import Budget, PacketInBudgets
 from napps.xmpp_ofc.dispatcher.routing import Direction, NotifyModule, Router, Step
+from napps.xmpp_ofc.dispatcher.staleness import StalePacketIns
 from xmpp_ofc import graphite, metrics, pyof_decode
 from xmpp_ofc.commands import DeleteFlows, InstallFlow
 from xmpp_ofc.kytos_commands import CommandSender
@@ -60,6 +62,8 @@ OFPMP_FLOW = 1
 #: Counter key of messages on a connection whose switch is not known yet (hello, features).
 UNIDENTIFIED = "unidentified"
 #: A module's routed STOP events; the dispatcher hears them too (see ``on_module_stop``).
+#: The ``napp`` label of packet-ins shed for their age (``staleness.py``).
+STALE = "stale"
 STOP_EVENTS = re.escape(f"{DISPATCHER_NAPP}.") + r"\w+" + re.escape(f".{Control.STOP.value}")
 LOADED_EVENTS = r"xmpp_ofc/(\w+)\.loaded"
 PATCH_KEYS = ("enabled", "subscriptions")
@@ -107,6 +111,7 @@ class Main(KytosNApp):
                 )
             }
         )
+        self.stale = StalePacketIns(settings.PACKET_IN_MAX_AGE_S)
         self.history = MessageHistory(settings.HISTORY_INTERVAL, settings.HISTORY_SIZE)
         self._metrics_server = None
         if settings.METRICS_PORT:
@@ -205,6 +210,7 @@ class Main(KytosNApp):
         dpid = event.content["switch"].dpid
         metrics.switch_disconnected(dpid)
         self.budgets.forget_switch(dpid)
+        self.stale.forget(dpid)
         self._run(self.router.switch_down(dpid))
 
     @listen_on_loop(LOADED_EVENTS)
@@ -222,7 +228,7 @@ class Main(KytosNApp):
         started = time.perf_counter()
         dpid = _dpid_of(event.source)
         message = event.message
-        if dpid is None:
+        if dpid is None or self._shed_if_stale(dpid, event):
             return
         module = self.router.route(dpid, MessageType.PACKET_IN, pyof_decode.cookie_of(message))
         if module is not None and not self._admit(dpid, module):
@@ -232,6 +238,24 @@ class Main(KytosNApp):
             if decoded is not None:
                 self._notify(module, MessageType.PACKET_IN, dpid, decoded)
         metrics.PACKET_IN_SECS.labels(dpid, DISPATCHER_NAPP).observe(time.perf_counter() - started)
+
+    def _shed_if_stale(self, dpid: str, event: KytosEvent) -> bool:
+        """Drop a packet-in that waited longer than PACKET_IN_MAX_AGE_S (``staleness.py``)."""
+        age = (datetime.now(UTC) - event.timestamp).total_seconds()
+        if not self.stale.is_stale(age):
+            return False
+        metrics.PACKET_INS_SHED.labels(dpid, STALE).inc()
+        if due := self.stale.shed(dpid, time.monotonic()):
+            log.warning(
+                "dpid %s: shed %d packet-ins that waited more than %s s (%.1f s): the controller"
+                ' is behind a flood (xmpp_ofc_packet_ins_shed_total{napp="%s"})',
+                dpid,
+                due,
+                settings.PACKET_IN_MAX_AGE_S,
+                age,
+                STALE,
+            )
+        return True
 
     def _admit(self, dpid: str, module: str) -> bool:
         """Within ``module``'s packet-in budget on ``dpid``; shed ones are counted and logged."""

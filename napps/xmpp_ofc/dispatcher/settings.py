@@ -25,6 +25,10 @@ COUNT_MESSAGES: bool = env_setting(ENV_PREFIX, "COUNT_MESSAGES", True)
 #: 400 admits a login storm of 50 clients (a SYN and a few packets each) whole.
 CAPTURE_PACKET_IN_RATE: float = env_setting(ENV_PREFIX, "CAPTURE_PACKET_IN_RATE", 200.0)
 CAPTURE_PACKET_IN_BURST: int = env_setting(ENV_PREFIX, "CAPTURE_PACKET_IN_BURST", 400)
+#: A packet-in older than this (seconds since of_core parsed it) when the dispatcher
+#: gets to it is dropped undecoded and counted (``staleness.py``): a flood's backlog is
+#: shed, not worked through. 0 never sheds.
+PACKET_IN_MAX_AGE_S: float = env_setting(ENV_PREFIX, "PACKET_IN_MAX_AGE_S", 2.0)
 
 # --- metrics and dashboard (README "Metrics and dashboards") ---------------------------------
 
