@@ -93,8 +93,34 @@ def flow_event(commands: Sequence[FlowCommand]) -> KytosEvent:
     )
 
 
-def packet_out_message(command: PacketOut) -> PackedMessage:
-    """The OpenFlow 1.3 PACKET_OUT for ``command`` (one output action), packed."""
+#: ofp_port_no: the last physical port, and the reserved ports a PACKET_OUT may name as
+#: its in_port (OpenFlow 1.3.5, 7.3.7; python-openflow checks the same).
+OFPP_MAX = 0xFFFFFF00
+PACKET_OUT_VIRTUAL_IN_PORTS = (0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF)  # LOCAL, CONTROLLER, ANY
+
+
+def valid_packet_out_in_port(in_port: int) -> bool:
+    return 0 < in_port <= OFPP_MAX or in_port in PACKET_OUT_VIRTUAL_IN_PORTS
+
+
+def packet_out_message(command: PacketOut) -> Any:
+    """The OpenFlow 1.3 PACKET_OUT for ``command`` (one output action), packed.
+
+    An in_port no PACKET_OUT may carry (a bit-flipped packet-in's, say) is left to
+    python-openflow, which refuses to pack it: msg_out then drops the message with a
+    log line and ``xmpp_ofc_of_messages_not_packed`` (kytos_py311 fix 8), as before
+    the struct encoder, instead of sending the switch a message it must reject.
+    """
+    if not valid_packet_out_in_port(command.in_port):
+        from pyof.v0x04.common.action import ActionOutput
+        from pyof.v0x04.controller2switch.packet_out import PacketOut as PyofPacketOut
+
+        return PyofPacketOut(
+            buffer_id=command.buffer_id,
+            in_port=command.in_port,
+            actions=[ActionOutput(port=command.out_port)],
+            data=command.data,
+        )
     return PackedMessage(
         encode_packet_out(
             new_xid(),

@@ -167,3 +167,19 @@ def test_meter_features_request():
     (event,) = ctl.buffers.msg_out.events
     parsed = unpack_message(event.content["message"].pack())
     assert (parsed.header.xid.value, int(parsed.multipart_type)) == (xid, 11)
+
+
+def test_a_packet_out_with_an_impossible_in_port_is_left_to_pyof_which_refuses_it():
+    """The struct encoder would pack anything; pyof's refusal is what msg_out drops and counts."""
+    from pyof.foundation.exceptions import PackException, ValidationError
+
+    from xmpp_ofc.commands import PacketOut
+    from xmpp_ofc.kytos_commands import packet_out_message
+
+    good = packet_out_message(PacketOut("00:00:00:00:00:00:00:01", 3, 0xFFFFFFFB, data=b"x" * 60))
+    assert good.pack()[:2] == b"\x04\x0d"
+    bad = packet_out_message(
+        PacketOut("00:00:00:00:00:00:00:01", 0xFFFFFFF0, 0xFFFFFFFB, data=b"x")
+    )
+    with pytest.raises((PackException, ValidationError)):
+        bad.pack()

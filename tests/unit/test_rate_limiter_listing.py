@@ -222,3 +222,21 @@ def test_ip_and_dpid_keys():
     assert listing.ip_key(None) == (9, 0)
     assert listing.dpid_key("00:00:00:00:00:00:01:00") == 256
     assert listing.dpid_key("zz") == -1
+
+
+@pytest.mark.parametrize("name", ["sort", "prefix", "ip", "dpid", "limit", "offset"])
+def test_an_empty_parameter_is_refused_not_taken_for_absent(name):
+    """Schemathesis' finding: ``?sort=`` or ``?prefix=`` matched no value yet got a 200."""
+    from napps.xmpp_ofc.rate_limiter.listing import MONITORED, ListingError, parse_query
+
+    with pytest.raises(ListingError, match=f"{name}: empty"):
+        parse_query({name: [""]}, MONITORED)
+    assert parse_query({"q": [""]}, MONITORED).limit  # an empty search box is no filter
+
+
+def test_an_unknown_event_kind_is_refused():
+    from napps.xmpp_ofc.rate_limiter.listing import ListingError, events_spec, parse_query
+
+    with pytest.raises(ListingError, match="kind: 'AAA' is not one of block"):
+        parse_query({"kind": ["AAA"]}, events_spec(1000))
+    assert parse_query({"kind": ["unblock"]}, events_spec(1000)).exact == (("kind", "unblock"),)

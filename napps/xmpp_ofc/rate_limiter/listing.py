@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from heapq import nsmallest
 from typing import Any
 
+from napps.xmpp_ofc.rate_limiter.records import EventKind
 from xmpp_ofc.ascii_int import parse_decimal
 
 #: A search-box text longer than this is not an address or dpid anybody types.
@@ -55,8 +56,9 @@ class ListSpec:
     default_sort: str
     default_limit: int
     max_limit: int
-    #: Fields filtered by exact string equality besides the common ones (events' ``kind``).
-    exact_filters: tuple[str, ...] = ()
+    #: Fields filtered by exact string equality besides the common ones, with the values
+    #: each may take (events' ``kind``); any other value is refused.
+    exact_filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Without an offset and in the default order, the last page instead of the first
     #: (events: the newest, oldest first, as ``?limit=N`` always answered).
     tail_by_default: bool = False
@@ -139,6 +141,11 @@ def parse_query(args: Mapping[str, Sequence[str]], spec: ListSpec) -> Query:
     unknown = sorted(set(args) - set(allowed))
     if unknown:
         raise ListingError(f"unknown parameter {unknown[0]!r}; accepted: {', '.join(allowed)}")
+    # An empty value is refused rather than read as "absent" (``?sort=`` is not a field;
+    # leave the parameter out for the default). ``q=`` is an empty search box: no filter.
+    for name, values in args.items():
+        if name != "q" and "" in values:
+            raise ListingError(f"{name}: empty; leave the parameter out for its default")
     raw_limit = _single(args, "limit")
     limit = (
         spec.default_limit if raw_limit is None else _integer(raw_limit, "limit", 1, spec.max_limit)
@@ -171,6 +178,11 @@ def parse_query(args: Mapping[str, Sequence[str]], spec: ListSpec) -> Query:
     exact = tuple(
         (name, value) for name in spec.exact_filters if (value := _single(args, name)) is not None
     )
+    for name, value in exact:
+        if value not in spec.exact_filters[name]:
+            raise ListingError(
+                f"{name}: {value!r} is not one of {', '.join(spec.exact_filters[name])}"
+            )
     return Query(
         limit=limit,
         offset=offset,
@@ -344,6 +356,10 @@ BLOCKED = ListSpec(
 )
 
 
+#: The ``kind`` values of history events (``records.EventKind``), for the ``kind`` filter.
+EVENT_KINDS = tuple(kind.value for kind in EventKind)
+
+
 def events_spec(history_limit: int) -> ListSpec:
     """History events: oldest first, and without an offset the newest page (as ``?limit=`` was)."""
     return ListSpec(
@@ -352,6 +368,6 @@ def events_spec(history_limit: int) -> ListSpec:
         default_sort="at",
         default_limit=min(100, history_limit),
         max_limit=history_limit,
-        exact_filters=("kind",),
+        exact_filters={"kind": EVENT_KINDS},
         tail_by_default=True,
     )
