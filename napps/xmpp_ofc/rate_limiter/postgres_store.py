@@ -34,7 +34,9 @@ from napps.xmpp_ofc.rate_limiter.store import (
     ALL_PORTS,
     DEFAULT_HISTORY_LIMIT,
     block_of_row,
+    block_row,
     event_of_row,
+    history_row,
 )
 
 log = logging.getLogger(__name__)
@@ -217,18 +219,6 @@ class PostgresStore:
     # --- blocks ------------------------------------------------------------------------
 
     def save_block(self, block: BlockRecord) -> None:
-        row = (
-            block.dpid,
-            block.ip,
-            ALL_PORTS if block.port is None else block.port,
-            json.dumps(list(block.server_ports)),
-            block.since,
-            block.expires,
-            block.reason,
-            block.manual,
-            block.packets_per_min,
-            block.payload_bytes_per_min,
-        )
         self._safely(
             "saving a block",
             lambda conn: conn.execute(
@@ -237,7 +227,7 @@ class PostgresStore:
                 " since = EXCLUDED.since, expires = EXCLUDED.expires, reason = EXCLUDED.reason,"
                 " manual = EXCLUDED.manual, packets_per_min = EXCLUDED.packets_per_min,"
                 " payload_bytes_per_min = EXCLUDED.payload_bytes_per_min",
-                row,
+                block_row(block),
             ),
             None,
         )
@@ -297,19 +287,7 @@ class PostgresStore:
                 "INSERT INTO rate_limiter_history (at, kind, dpid, ip, port, reason, manual,"
                 " packets_per_min, payload_bytes_per_min, packet_count, byte_count)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (
-                    event.at,
-                    event.kind.value,
-                    event.dpid,
-                    event.ip,
-                    event.port,
-                    event.reason,
-                    event.manual,
-                    event.packets_per_min,
-                    event.payload_bytes_per_min,
-                    event.packet_count,
-                    event.byte_count,
-                ),
+                history_row(event),
             ).fetchone()
             conn.execute(
                 "DELETE FROM rate_limiter_history WHERE id <= %s",

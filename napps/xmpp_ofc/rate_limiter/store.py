@@ -228,18 +228,7 @@ class SqliteStore:
             with self._transaction() as conn:
                 conn.execute(
                     "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        block.dpid,
-                        block.ip,
-                        ALL_PORTS if block.port is None else block.port,
-                        json.dumps(list(block.server_ports)),
-                        block.since,
-                        block.expires,
-                        block.reason,
-                        int(block.manual),
-                        block.packets_per_min,
-                        block.payload_bytes_per_min,
-                    ),
+                    block_row(block),
                 )
 
         self._safely("saving a block", write, None)
@@ -311,19 +300,7 @@ class SqliteStore:
                     "INSERT INTO history (at, kind, dpid, ip, port, reason, manual,"
                     " packets_per_min, payload_bytes_per_min, packet_count, byte_count)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.at,
-                        event.kind.value,
-                        event.dpid,
-                        event.ip,
-                        event.port,
-                        event.reason,
-                        int(event.manual),
-                        event.packets_per_min,
-                        event.payload_bytes_per_min,
-                        event.packet_count,
-                        event.byte_count,
-                    ),
+                    history_row(event),
                 )
                 conn.execute(
                     "DELETE FROM history WHERE id <= ?",
@@ -346,6 +323,39 @@ class SqliteStore:
             return [event_of_row(row) for row in reversed(rows)]
 
         return self._safely("loading history", read, [])
+
+
+def block_row(block: BlockRecord) -> tuple[Any, ...]:
+    """The ``blocks`` row of ``block``, in column order (both stores' schema)."""
+    return (
+        block.dpid,
+        block.ip,
+        ALL_PORTS if block.port is None else block.port,
+        json.dumps(list(block.server_ports)),
+        block.since,
+        block.expires,
+        block.reason,
+        block.manual,
+        block.packets_per_min,
+        block.payload_bytes_per_min,
+    )
+
+
+def history_row(event: HistoryEvent) -> tuple[Any, ...]:
+    """The ``history`` columns after ``id`` of ``event``, in column order."""
+    return (
+        event.at,
+        event.kind.value,
+        event.dpid,
+        event.ip,
+        event.port,
+        event.reason,
+        event.manual,
+        event.packets_per_min,
+        event.payload_bytes_per_min,
+        event.packet_count,
+        event.byte_count,
+    )
 
 
 def block_of_row(row: tuple[Any, ...]) -> BlockRecord:
