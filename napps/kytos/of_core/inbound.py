@@ -118,7 +118,34 @@ class FlowStatsReplyMessage:
         )
 
 
-class PacketInMessage:
+class _LazyPyofMessage:
+    """A message decoded with ``struct``: ``header`` is a pyof Header, ``record`` the plain
+    fields, and any other attribute unpacks the frame with pyof once, on first use."""
+
+    __slots__ = ("_frame", "_pyof", "header", "record")
+
+    def __init__(self, frame: bytes, message_type: Type, record: Any) -> None:
+        self._frame = frame
+        self._pyof: Any = None
+        self.header = Header(
+            message_type=message_type, length=UBInt16(len(frame)), xid=UBInt32(record.xid)
+        )
+        self.record = record
+
+    def pyof(self) -> Any:
+        """pyof's message for this frame (unpacked on first call)."""
+        if self._pyof is None:
+            self._pyof = unpack_message(self._frame)
+        return self._pyof
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for attributes not set above: delegate to pyof's message."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.pyof(), name)
+
+
+class PacketInMessage(_LazyPyofMessage):
     """A PACKET_IN decoded without pyof (issue 9: the reactive hot path).
 
     ``header`` is a pyof Header as on pyof's PacketIn; ``record`` holds every
@@ -128,28 +155,11 @@ class PacketInMessage:
     listeners of ``messages.in.ofpt_packet_in`` get pyof objects, lazily.
     """
 
-    __slots__ = ("_frame", "_pyof", "header", "record")
+    __slots__ = ()
+    record: PacketInRecord
 
     def __init__(self, frame: bytes) -> None:
-        record = decode_packet_in(frame)
-        self._frame = frame
-        self._pyof: Any = None
-        self.header = Header(
-            message_type=Type.OFPT_PACKET_IN, length=UBInt16(len(frame)), xid=UBInt32(record.xid)
-        )
-        self.record: PacketInRecord = record
-
-    def pyof(self) -> Any:
-        """pyof's PacketIn for this frame (unpacked on first call)."""
-        if self._pyof is None:
-            self._pyof = unpack_message(self._frame)
-        return self._pyof
-
-    def __getattr__(self, name: str) -> Any:
-        """Only called for attributes not set above: delegate to pyof's message."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.pyof(), name)
+        super().__init__(frame, Type.OFPT_PACKET_IN, decode_packet_in(frame))
 
     def __repr__(self) -> str:
         record = self.record
@@ -159,7 +169,7 @@ class PacketInMessage:
         )
 
 
-class FlowRemovedMessage:
+class FlowRemovedMessage(_LazyPyofMessage):
     """A FLOW_REMOVED decoded without pyof (issue 9: one per expiring reactive flow).
 
     Like :class:`PacketInMessage`: ``header`` is a pyof Header, ``record`` the
@@ -167,30 +177,11 @@ class FlowRemovedMessage:
     read; any other attribute unpacks the frame with pyof once, on first use.
     """
 
-    __slots__ = ("_frame", "_pyof", "header", "record")
+    __slots__ = ()
+    record: FlowRemovedRecord
 
     def __init__(self, frame: bytes) -> None:
-        record = decode_flow_removed(frame)
-        self._frame = frame
-        self._pyof: Any = None
-        self.header = Header(
-            message_type=Type.OFPT_FLOW_REMOVED,
-            length=UBInt16(len(frame)),
-            xid=UBInt32(record.xid),
-        )
-        self.record: FlowRemovedRecord = record
-
-    def pyof(self) -> Any:
-        """pyof's FlowRemoved for this frame (unpacked on first call)."""
-        if self._pyof is None:
-            self._pyof = unpack_message(self._frame)
-        return self._pyof
-
-    def __getattr__(self, name: str) -> Any:
-        """Only called for attributes not set above: delegate to pyof's message."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.pyof(), name)
+        super().__init__(frame, Type.OFPT_FLOW_REMOVED, decode_flow_removed(frame))
 
     def __repr__(self) -> str:
         record = self.record
