@@ -128,7 +128,9 @@ def test_kytos_napps_install_list_disable_enable_uninstall(controller):
     unpacked = napps / ".installed" / "xmpp_ofc" / "rate_limiter"
     assert unpacked.is_dir() and not unpacked.is_symlink()  # Kytos unpacked the .napp
     assert (unpacked / ".repo").read_text().strip() == napp_repository.repository_url(repo)
-    assert wait_until(lambda: controller.log_text().count("Running NApp:") >= 4, 20)
+    # Generous: on a loaded CI box Kytos' loading of four NApps has taken over 20 s.
+    four_running = wait_until(lambda: controller.log_text().count("Running NApp:") >= 4, 60)
+    assert four_running, controller.log_text()[-4000:]
     assert controller.get("xmpp_ofc/rate_limiter/v1/settings")[0] == 200
     assert capture_flows_installed(controller)
 
@@ -181,7 +183,7 @@ def test_installed_napps_survive_a_restart_with_napps_from_repository(tmp_path):
         first_log = process.log_text()
     with running_controller(tmp_path, **FROM_REPOSITORY) as restarted:
         assert wait_until(
-            lambda: restarted.log_text()[len(first_log) :].count("Running NApp:") >= 4, 20
+            lambda: restarted.log_text()[len(first_log) :].count("Running NApp:") >= 4, 60
         )
         installed, enabled = napp_sets(restarted)
     assert (
